@@ -153,7 +153,7 @@ def _cuda_available() -> bool:
 
 
 def validate_mode(mode: str) -> str:
-    """Return ``mode`` if it names a mode; otherwise raise :class:`ModeError` naming the valid ones."""
+    """Return ``mode`` normalised; raise :class:`ModeError` naming the valid modes if it is none."""
     if not isinstance(mode, str) or mode.strip().lower() not in MODES:
         raise ModeError(
             f"unknown course mode {mode!r}: expected one of {', '.join(MODES)} "
@@ -163,7 +163,7 @@ def validate_mode(mode: str) -> str:
 
 
 def get_mode(mode: str | None = None) -> str:
-    """The active mode: ``mode`` if given, else ``$COURSE_MODE``, else ``gpu`` with CUDA, else ``cpu``."""
+    """The active mode: ``mode``, else ``$COURSE_MODE``, else ``gpu`` with CUDA, else ``cpu``."""
     if mode is not None:
         return validate_mode(mode)
     env = os.environ.get(MODE_ENV, "").strip()
@@ -211,3 +211,13 @@ def _mps_available() -> bool:
 
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
+
+
+def describe_presets(fields: tuple[str, ...] | None = None) -> str:
+    """The preset table as markdown, one column per mode (for notebook 00 and the README)."""
+    names = fields or tuple(k for k in PRESETS["quick"].as_dict() if k not in ("mode", "extra"))
+    lines = ["| setting | " + " | ".join(MODES) + " |", "| --- |" + " --- |" * len(MODES)]
+    for name in names:
+        cells = [str(getattr(PRESETS[m], name)) for m in MODES]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
