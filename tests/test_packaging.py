@@ -107,3 +107,32 @@ def test_ruff_is_clean():
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert fmt.returncode == 0, fmt.stdout
+
+
+def test_the_wheel_carries_every_shipped_data_file(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    import zipfile
+
+    (wheel,) = tmp_path.glob("course_lib-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {
+        "course_lib/_data/" + str(p.relative_to(ROOT / "data"))
+        for p in (ROOT / "data").rglob("*")
+        if p.is_file()
+    }
+    assert shipped and shipped <= names
+    assert "course_lib/cli.py" in names and not any(n.startswith("tests/") for n in names)
+
+
+def test_data_dir_is_the_repository_data_folder_in_a_clone(monkeypatch):
+    from course_lib import paths
+
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert paths.data_dir() == ROOT / "data"
+    monkeypatch.setenv("COURSE_DATA_DIR", "/somewhere/else")
+    assert paths.data_path("clip") == Path("/somewhere/else/clip")
