@@ -32,9 +32,8 @@ def execute(
     from course_lib.config import validate_mode
 
     notebook = nbformat.read(path, as_version=4)
-    saved = {k: os.environ.get(k) for k in ("COURSE_MODE", "MPLBACKEND")}
+    saved = {"COURSE_MODE": os.environ.get("COURSE_MODE")}
     os.environ["COURSE_MODE"] = validate_mode(mode)
-    os.environ["MPLBACKEND"] = "Agg"
     client = NotebookClient(
         notebook,
         kernel_name=kernel_name,

@@ -28,3 +28,20 @@ def test_show_grid_needs_one_caption_per_image():
     pytest.importorskip("matplotlib")
     with pytest.raises(ValueError, match="3 images but 2 captions"):
         show_grid(torch.zeros(3, 3, 16, 16), ["a", "b"])
+
+
+def test_show_points_draws_one_panel_per_dataset_with_a_legend():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_lib.data import toy2d
+    from course_lib.data.preview import show_points
+
+    fig = show_points(
+        {"spiral": toy2d.spiral(300), "moons": toy2d.moons(300)},
+        class_names={"spiral": toy2d.SPIRAL_CLASSES},
+    )
+    spiral_ax, moons_ax = fig.axes
+    legend = [t.get_text() for t in spiral_ax.get_legend().get_texts()]
+    assert legend == ["person", "dog", "cat"]
+    assert moons_ax.get_legend() is None and len(moons_ax.collections) == 2

@@ -51,3 +51,33 @@ def show_grid(
             ax.set_title("\n".join(textwrap.wrap(captions[k], wrap)), fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def show_points(
+    datasets: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    class_names: dict[str, Sequence[str]] | None = None,
+    size: float = 3.2,
+) -> Any:
+    """Scatter 2D datasets side by side, one panel each, points coloured by label.
+
+    ``datasets`` maps a title to ``(points [n, 2], labels [n])``; ``class_names`` maps a title
+    to the names of its labels, for the legend. Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    class_names = class_names or {}
+    fig, axes = plt.subplots(1, len(datasets), figsize=(size * len(datasets), size), squeeze=False)
+    for ax, (title, (points, labels)) in zip(axes.flat, datasets.items(), strict=True):
+        names = class_names.get(title)
+        for label in sorted(set(labels.tolist())):
+            chosen = points[labels == label].numpy()
+            name = names[label] if names is not None else str(label)
+            ax.scatter(chosen[:, 0], chosen[:, 1], s=3, label=name)
+        if names is not None:
+            ax.legend(fontsize=7, markerscale=3, loc="lower right")
+        ax.set_title(title)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
