@@ -6,6 +6,7 @@
     course test [-- PYTEST_ARGS]  the whole test suite
     course release [NAME ...]     regenerate notebooks/ from solutions/ (nbgrader)
     course grade ASSIGNMENT       grade every submission of an assignment, in a sandbox
+    course t2i train|sample ...   train the text-to-image model, or sample it from a prompt
     course bench [--only GROUP]   measure, and write BENCHMARKS.md
 
 Learners without ``make`` (Windows) run the same subcommands directly.
@@ -122,6 +123,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return grade_main(args.grade_args)
 
 
+def cmd_t2i(args: argparse.Namespace) -> int:
+    from course_lib.t2i.cli import main as t2i_main
+
+    return t2i_main(args.t2i_args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from course_lib import bench
 
@@ -160,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="grade submissions in a sandbox", add_help=False)
     p.add_argument("grade_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("t2i", help="train or sample the text-to-image model", add_help=False)
+    p.add_argument("t2i_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_t2i)
 
     p = sub.add_parser("bench", help="run benchmarks and write BENCHMARKS.md")
     p.add_argument("--only", action="append", default=[], help="benchmark group(s) to run")
