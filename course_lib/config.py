@@ -63,10 +63,16 @@ class Preset:
     clip_train_steps: int
     clip_batch_size: int
     clip_embed_dim: int
+    clip_width: int  # text width D; the image CNN's channels scale with it
+    clip_layers: int  # text transformer blocks
     # text-to-image
     t2i_train_steps: int
     t2i_batch_size: int
     t2i_latent: bool
+    # notebooks 02-04 (DDPM, vector fields, DDIM)
+    ddpm_steps: int  # ancestral DDPM steps when sampling (2D models and digits)
+    digits_train_steps: int  # steps the digits UNet trains in the notebook
+    digits_pretrained: bool  # then load the shipped digits UNet (data/digits_unet)
     # generic extras for later notebooks, keyed by name
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -93,9 +99,14 @@ PRESETS: dict[str, Preset] = {
         clip_train_steps=10,
         clip_batch_size=32,
         clip_embed_dim=32,
+        clip_width=32,
+        clip_layers=1,
         t2i_train_steps=4,
         t2i_batch_size=8,
         t2i_latent=False,
+        ddpm_steps=20,
+        digits_train_steps=3,
+        digits_pretrained=True,
     ),
     "cpu": Preset(
         mode="cpu",
@@ -115,9 +126,14 @@ PRESETS: dict[str, Preset] = {
         clip_train_steps=1_500,
         clip_batch_size=128,
         clip_embed_dim=64,
+        clip_width=64,
+        clip_layers=2,
         t2i_train_steps=3_000,
         t2i_batch_size=64,
         t2i_latent=False,
+        ddpm_steps=250,
+        digits_train_steps=150,
+        digits_pretrained=True,
     ),
     "gpu": Preset(
         mode="gpu",
@@ -137,9 +153,14 @@ PRESETS: dict[str, Preset] = {
         clip_train_steps=20_000,
         clip_batch_size=512,
         clip_embed_dim=128,
+        clip_width=256,
+        clip_layers=4,
         t2i_train_steps=100_000,
         t2i_batch_size=256,
         t2i_latent=True,
+        ddpm_steps=1000,
+        digits_train_steps=20_000,
+        digits_pretrained=False,
     ),
 }
 
