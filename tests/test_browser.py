@@ -47,11 +47,14 @@ def test_running_notebook_00_shows_the_doctor_and_a_working_widget(page):
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
     page.wait_for_selector("text=all good: the course is ready", timeout=120_000)
+    # JupyterLab renders only the cells near the viewport: bring the widget into view first.
     select = page.locator(".widget-dropdown select").first
-    select.wait_for(timeout=120_000)
+    select.wait_for(state="attached", timeout=120_000)
+    select.scroll_into_view_if_needed()
     table = page.locator("table.course-preset").first
     assert table.get_attribute("data-mode") == "quick"
 
     select.select_option("gpu")
-    page.wait_for_selector("table.course-preset[data-mode='gpu']")
-    assert "64" in page.locator("table.course-preset").first.inner_text()
+    gpu_table = page.locator("table.course-preset[data-mode='gpu']").first
+    gpu_table.wait_for(state="attached")
+    assert "64" in gpu_table.text_content()
