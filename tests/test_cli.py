@@ -92,3 +92,10 @@ def test_bench_runs_one_group_and_keeps_the_others(tmp_path):
     assert "| threads | 1 |" in text and "kept" in text
     with pytest.raises(ValueError, match="unknown benchmark group"):
         bench.run(tmp_path, only=["gamma"], output=out)
+
+
+def test_grade_help_reaches_the_graders_own_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["grade", "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: course grade" in capsys.readouterr().out

@@ -1,0 +1,60 @@
+"""The sandbox: what it mounts, what it inherits, what it says when a protection is off."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from course_lib.grading import sandbox
+from course_lib.grading.grader import Grader
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_sandbox_mounts_course_lib_but_not_the_repository():
+    mounted = [str(p) for p in sandbox._readonly_paths()]
+    assert str(ROOT / "course_lib") in mounted
+    assert str(ROOT) not in mounted
+    assert not any(m.startswith(str(ROOT / "solutions")) for m in mounted)
+
+
+def test_the_harness_inherits_no_environment_variable():
+    env = sandbox.environment()
+    assert env["COURSE_MODE"] == "quick" and env["CUDA_VISIBLE_DEVICES"] == ""
+    assert not {"COURSE_DIR", "HOME_SECRET", "PYTHONPATH"} & set(env)
+
+
+def test_a_missing_bubblewrap_is_named_as_a_protection_that_is_off():
+    prot = sandbox.Protections(bubblewrap=None, separate_uid=False, rlimits=True)
+    text = prot.describe()
+    assert "OFF" in text and "bubblewrap" in text and "separate uid" in text
+
+
+def test_all_protections_on_says_nothing_is_off():
+    prot = sandbox.Protections(bubblewrap="/usr/bin/bwrap", separate_uid=True, rlimits=True)
+    assert "OFF" not in prot.describe()
+
+
+def test_without_any_sandbox_the_grader_still_grades_and_says_so(tmp_path):
+    folder = tmp_path / "submitted" / "laptop" / "demo"
+    folder.mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / "demo" / "demo.ipynb", folder / "demo.ipynb")
+    bare = sandbox.Protections(bubblewrap=None, separate_uid=False, rlimits=False)
+    grader = Grader("demo", tmp_path, ROOT, secret="laptop", protections=bare, log=lambda _: None)
+    try:
+        (result,) = grader.run()
+    finally:
+        grader.close()
+    assert result.score == result.max_score == 5
+
+
+@pytest.mark.skipif(not sandbox.protections().bubblewrap, reason="needs bubblewrap")
+def test_the_bubblewrap_command_binds_the_submission_read_write_and_nothing_else(tmp_path):
+    args = sandbox.bwrap_args(sandbox.protections().bubblewrap, tmp_path)
+    rw = [args[i + 1 : i + 3] for i, a in enumerate(args) if a == "--bind"]
+    assert rw == [[str(tmp_path), "/submission"]]
+    assert "--unshare-net" in args and "--unshare-pid" in args
+    under_repo = {a for a in args if a.startswith(str(ROOT))}
+    assert under_repo <= {str(p) for p in sandbox._readonly_paths()} | {str(ROOT)}
