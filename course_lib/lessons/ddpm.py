@@ -1,0 +1,119 @@
+"""Notebook 02's helpers: training from the learner's own pieces, sampling with their step.
+
+The loop here is deliberately the bare algorithm of Ho et al. (2020), so a learner can read it
+top to bottom: draw ``t`` and ``ε``, noise with *their* ``q_sample``, score with *their* loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from course_lib.diffusion import diffusion_loss, timesteps
+
+QSample = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
+Loss = Callable[[Tensor, Tensor, Tensor], Tensor]
+Step = Callable[..., Tensor]
+
+
+def noise_prediction_loss(
+    alphas_cumprod: Tensor, q_sample: QSample | None = None, loss_fn: Loss | None = None
+) -> Callable[[nn.Module, Tensor], Tensor]:
+    """``loss(model, x0 [B, ...])`` for :func:`course_lib.train.train`: DDPM's algorithm 1.
+
+    With the learner's ``q_sample`` and ``loss_fn``: draw ``t ~ U{0..N-1}`` and ``ε ~ N(0, I)``,
+    return ``loss_fn(model(q_sample(x0, t, ε, ᾱ), t), x0, ε)``. Without them: the library's
+    :func:`course_lib.diffusion.diffusion_loss`, which computes the same.
+    """
+    if q_sample is None or loss_fn is None:
+        return lambda model, x0: diffusion_loss(model, x0, alphas_cumprod)
+
+    def loss(model: nn.Module, x0: Tensor) -> Tensor:
+        t = torch.randint(len(alphas_cumprod), (x0.shape[0],), device=x0.device)  # [B]
+        noise = torch.randn_like(x0)  # [B, ...]
+        return loss_fn(model(q_sample(x0, t, noise, alphas_cumprod), t), x0, noise)
+
+    return loss
+
+
+def train_denoiser(
+    model: nn.Module,
+    data: Tensor,
+    alphas_cumprod: Tensor,
+    steps: int,
+    batch_size: int,
+    lr: float = 2e-3,
+    q_sample: QSample | None = None,
+    loss_fn: Loss | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[nn.Module, list[float]]:
+    """Train ``model`` to predict the noise on ``data`` (``[M, ...]``) with the course's loop
+    (:func:`course_lib.train.train`: AdamW, warmup then cosine decay, EMA of the weights).
+
+    Returns ``(ema_model, losses)``: the averaged weights (what to sample with) and the loss of
+    every step. ``q_sample`` and ``loss_fn``: see :func:`noise_prediction_loss`.
+    """
+    from course_lib.train import TrainConfig, random_batches, train
+
+    config = TrainConfig(
+        steps=steps,
+        lr=lr,
+        warmup_steps=min(100, steps // 10),
+        lr_schedule="cosine",
+        ema_decay=0.995,
+        seed=seed,
+        progress=progress,
+        desc="denoiser",
+    )
+    loss = noise_prediction_loss(alphas_cumprod, q_sample, loss_fn)
+    losses, ema = [], model
+    for step in train(model, loss, random_batches(data, batch_size=batch_size), config):
+        losses.append(step.loss)
+        ema = step.ema or step.model
+    return ema.eval(), losses
+
+
+@torch.no_grad()
+def reverse_process(
+    model: nn.Module,
+    x: Tensor,
+    alphas_cumprod: Tensor,
+    step: Step,
+    num_steps: int | None = None,
+    add_noise: bool = True,
+    seed: int = 0,
+) -> Iterator[Tensor]:
+    """Walk from pure noise ``x`` (``[B, ...]``) back to data with ``step`` (the learner's
+    ``ddpm_step(x_t, eps, alpha_bar_t, alpha_bar_prev, noise)``), yielding each state.
+
+    ``add_noise=False`` passes zero noise at every step: the collapse toward the mean.
+    """
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    ts = timesteps(num_steps or len(alphas_cumprod), len(alphas_cumprod))
+    ac = alphas_cumprod.tolist()
+    for t, t_prev in zip(ts, [*ts[1:], -1], strict=True):
+        a_t, a_prev = ac[t], (ac[t_prev] if t_prev >= 0 else 1.0)
+        eps = model(x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device))
+        last_step = t_prev < 0
+        noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        if last_step or not add_noise:
+            noise = torch.zeros_like(x)
+        x = step(x, eps, a_t, a_prev, noise)
+        yield x
+
+
+def spread(states: list[Tensor]) -> list[float]:
+    """The spread of a batch at each state: the RMS distance of its points from their mean."""
+    return [(x - x.mean(0)).pow(2).flatten(1).sum(1).mean().sqrt().item() for x in states]
+
+
+def expected_spread(data: Tensor, alphas_cumprod: Tensor, ts: list[int]) -> list[float]:
+    """The spread that training data noised to each ``t`` has: ``sqrt(ᾱ_t Var(x0) + (1 - ᾱ_t) D)``
+    (``Var`` summed over the ``D`` coordinates); ``t = -1`` means clean data."""
+    var = (data - data.mean(0)).pow(2).flatten(1).sum(1).mean().item()
+    dim = data[0].numel()
+    ac = alphas_cumprod.tolist()
+    return [(a * var + (1 - a) * dim) ** 0.5 for a in (ac[t] if t >= 0 else 1.0 for t in ts)]
