@@ -40,6 +40,20 @@ def test_a_usual_mistake_fails_with_its_hint(assignment, exercise, mistake, caps
     assert f"Hint: {mistake.hint}" in out
 
 
+@pytest.mark.parametrize(("assignment", "exercise", "mistake"), MISTAKES, ids=ids(MISTAKES))
+def test_the_hidden_cases_catch_every_usual_mistake(assignment, exercise, mistake):
+    def caught(case: dict) -> bool:
+        try:
+            got = mistake.fn(**case)
+        except Exception:
+            return True  # a crash on a hidden case costs the exercise its points too
+        return compare(got, exercise.expected(case), exercise.tolerance) is not None
+
+    assert any(caught(case) for case in exercise.hidden_cases(1234)), (
+        f"no hidden case of {exercise.name} tells {mistake.name!r} from the reference"
+    )
+
+
 def flat(cases: list[dict]) -> torch.Tensor:
     """Every tensor of every case, flattened into one float64 vector."""
     return torch.cat(

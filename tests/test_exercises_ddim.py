@@ -1,48 +1,16 @@
-"""Notebook 04's exercises: the reference passes, each usual mistake fails with its hint."""
+"""Notebook 04's exercises, what is specific to them (the generic checks: test_checks.py)."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-from course_lib.checks import CheckFailed
 from course_lib.exercises import ddim as module
 
 EXERCISES = {ex.name: ex for ex in module.EXERCISES}
-MISTAKES = [(ex, m) for ex in module.EXERCISES for m in ex.mistakes]
 
 
 def test_the_notebook_has_three_exercises_in_order():
     assert list(EXERCISES) == ["ddim_step", "ddim_eta_step"]
-
-
-@pytest.mark.parametrize("exercise", module.EXERCISES, ids=lambda ex: ex.name)
-def test_reference_passes_its_check(exercise, capsys):
-    exercise.check(exercise.reference)
-    assert "✓" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("exercise", module.EXERCISES, ids=lambda ex: ex.name)
-def test_at_least_three_usual_mistakes(exercise):
-    assert len(exercise.mistakes) >= 3
-
-
-@pytest.mark.parametrize(("exercise", "mistake"), MISTAKES, ids=lambda x: getattr(x, "name", ""))
-def test_usual_mistake_fails_with_its_hint(exercise, mistake, capsys):
-    with pytest.raises(CheckFailed):
-        exercise.check(mistake.fn)
-    assert f"Hint: {mistake.hint}" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize(("exercise", "mistake"), MISTAKES, ids=lambda x: getattr(x, "name", ""))
-def test_hidden_cases_tell_the_mistake_from_the_reference(exercise, mistake):
-    from course_lib.checks import compare
-
-    cases = exercise.hidden_cases(1234)
-    assert any(
-        compare(mistake.fn(**case), exercise.expected(case), exercise.tolerance) is not None
-        for case in cases
-    )
 
 
 def test_eta_one_is_the_ddpm_step():
