@@ -166,12 +166,14 @@ def bwrap_args(bwrap: str, work: Path, tmp_bytes: int = Limits.tmp_bytes) -> lis
             args += ["--ro-bind", str(host), str(host)]
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives"):
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    made: set[Path] = set()
+    # The private /tmp comes first: a checkout or venv that lives under /tmp on the host (a CI
+    # clone, say) is then mounted on top of it instead of being hidden by it.
+    args += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    made: set[Path] = {Path("/tmp")}
     for path in _readonly_paths():
         args += _mkdirs(path, made)
         args += ["--ro-bind", str(path), str(path)]
     args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
     args += ["--bind", str(work), "/submission", "--chdir", "/submission"]
     return args
 
