@@ -1,0 +1,125 @@
+"""The text-to-image model (issue 8): adherence by guidance and by steps, clean backgrounds,
+Fréchet distance, the negative-prompt effect, sampling speed and training throughput.
+
+Measures the shipped one-object checkpoint (``data/t2i_one``), else the newest run
+(``runs/t2i_one_cpu/pipeline``); ``T2I_MODEL=DIR`` picks another, ``T2I_BENCH_N`` the samples
+per cell (default 512, as the issue asks). Goals (issue 8): ≥ 99 % all-correct on held-out
+one-object prompts, ≥ 90 % at guidance 1, ≥ 90 % on held-out two-object prompts, ≥ 98 % clean
+backgrounds. Prompts state every attribute; 25 DDIM steps unless stated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from course_lib.bench import BenchContext, Table
+from course_lib.paths import data_path
+from course_lib.t2i import T2IConfig, T2IDenoiser, TextToImagePipeline
+from course_lib.t2i.evaluate import evaluate, red_share, training_curve
+from course_lib.t2i.train import loss_fn_for, make_batches
+
+GUIDANCE = (1.0, 2.0, 3.0, 5.0, 7.5)
+STEPS = (5, 10, 25, 50)
+
+
+def percent(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def find_model(root: Path, name: str = "one") -> Path | None:
+    wanted = os.environ.get("T2I_MODEL") if name == "one" else None
+    for candidate in (wanted, data_path(f"t2i_{name}"), root / f"runs/t2i_{name}_cpu/pipeline"):
+        if candidate and (Path(candidate) / "t2i.json").is_file():
+            return Path(candidate)
+    return None
+
+
+def throughput(pipe: TextToImagePipeline, batch: int = 32, steps: int = 3) -> float:
+    """Training steps per second at ``batch`` on this machine (after one warm-up step)."""
+    config: T2IConfig = pipe.config
+    model = T2IDenoiser(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    batches, loss_fn = make_batches(pipe.clip, config, batch), loss_fn_for(config)
+    for i in range(steps + 1):
+        if i == 1:
+            start = time.perf_counter()
+        loss = loss_fn(model, batches(i))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return steps / (time.perf_counter() - start)
+
+
+def run(ctx: BenchContext) -> list[Table]:
+    torch.manual_seed(0)
+    n = 16 if ctx.quick else int(os.environ.get("T2I_BENCH_N", "512"))
+    path = find_model(ctx.root)
+    if path is None:
+        table = Table("Text-to-image", ["status"])
+        table.add("no checkpoint yet: train one with `course t2i train --preset cpu`")
+        return [table]
+    pipe = TextToImagePipeline.from_pretrained(path)
+    train = json.loads((path / "t2i.json").read_text()).get("train", {})
+    where = (
+        f"Model: `{path.relative_to(ctx.root) if path.is_relative_to(ctx.root) else path}`, "
+        f"{train.get('trained_steps', '?')} steps of `{train.get('command')}`; {n} samples "
+        "per cell."
+    )
+    guidance = Table(
+        "Text-to-image: all-correct rate by guidance (one object, 25 steps)",
+        ["prompts", *[f"w = {w:g}" for w in GUIDANCE]],
+        note=where,
+    )
+    for split, label in (("train", "seen pairs"), ("heldout", "held-out pairs")):
+        cells = [evaluate(pipe, n, split, 1, w, 25)["all"] for w in GUIDANCE]
+        guidance.add(label, *[percent(c) for c in cells])
+    steps = Table(
+        "Text-to-image: all-correct rate by sampling steps (held-out one-object, w = 3)",
+        ["steps", "all correct", "colour", "shape", "size", "position", "images/s"],
+        note=where,
+    )
+    quality = Table(
+        "Text-to-image: image quality (held-out one-object, 25 steps, w = 3)",
+        ["measure", "value", "goal"],
+    )
+    for s in STEPS if not ctx.quick else (5, 25):
+        r = evaluate(pipe, n, "heldout", 1, 3.0, s, extras=s == 25)
+        steps.add(
+            s,
+            *[percent(r[k]) for k in ("all", "colour", "shape", "size", "position")],
+            f"{r['images_per_second']:.1f}",
+        )
+        if s == 25:
+            quality.add("clean background share", percent(r["clean_background"]), "≥ 98 %")
+            quality.add("Fréchet distance to renders (judge features)", r["frechet"], "low")
+    negative = Table(
+        'Text-to-image: negative prompt "red" on prompts naming no colour (w = 3)',
+        ["negative prompt", "share of red images"],
+    )
+    negative.add("none", percent(red_share(pipe, n, None)))
+    negative.add('"red"', percent(red_share(pipe, n, "red")))
+    speed = Table("Text-to-image: speed (this machine, 1 thread)", ["measure", "value"])
+    start = time.perf_counter()
+    pipe(["a small red circle at the top left"] * 64, steps=25, guidance=3.0)
+    speed.add(
+        "sampling, 64 images × 25 steps, w = 3",
+        f"{64 / (time.perf_counter() - start):.1f} images/s",
+    )
+    speed.add("training steps/s (batch 32)", f"{throughput(pipe):.2f}")
+    tables = [guidance, steps, quality, negative, speed]
+    run_dir = ctx.root / "runs/t2i_one_cpu"
+    if (run_dir / "history").is_dir():
+        curve = Table(
+            "Text-to-image: held-out one-object all-correct rate during `cpu` training (w = 3)",
+            ["step", "minutes (1 thread)", "all correct"],
+            note=f"{max(64, n // 4)} samples per row; the goal is 95 % (issue 8).",
+        )
+        for row in training_curve(run_dir, max(64, n // 4), every=4 if ctx.quick else 1):
+            curve.add(row["step"], f"{row['minutes']:.1f}", percent(row["all"]))
+        tables.append(curve)
+    return tables

@@ -1,0 +1,132 @@
+"""Measuring a text-to-image pipeline with the judge: adherence, clean backgrounds, Fréchet
+distance, the negative-prompt effect and sampling speed (``benchmarks/t2i.py``, notebook 07).
+
+Prompts are complete captions (every attribute stated) of fresh scenes from the ``"train"``
+split (seen colour-shape pairs, new scenes) or the ``"heldout"`` split (a pair training never
+showed); a sample counts as all-correct when the judge reads back every stated attribute
+(and for two objects, the relation and the count).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from course_lib.data import shapes
+from course_lib.metrics.images import (
+    adherence,
+    clean_background,
+    default_judge,
+    frechet_distance,
+)
+
+#: The fixed prompts of the README's sample grid: seen pairs, held-out pairs, two objects.
+SHOWCASE = (
+    "a large red circle at the top left",
+    "a small cyan triangle in the centre",
+    "a large purple cross at the bottom right",
+    "a small red square at the top right",
+    "a large blue triangle at the bottom left",
+    "a small green circle on the left",
+    "a small purple triangle at the bottom, to the left of a large cyan circle",
+    "a large yellow square at the top and a small blue circle at the bottom",
+)
+
+
+def showcase(pipe: Any, columns: int = 6, steps: int = 25, guidance: float = 3.0) -> torch.Tensor:
+    """Samples of :data:`SHOWCASE`, ``columns`` seeds per prompt: ``[8 · columns, 3, S, S]``,
+    one prompt per row."""
+    prompts = [p for p in SHOWCASE for _ in range(columns)]
+    return pipe(prompts, steps=steps, guidance=guidance, seed=0)
+
+
+def eval_prompts(
+    n: int, split: str = "heldout", objects: int = 1, seed: int = 1234
+) -> tuple[list[str], list[dict]]:
+    """``n`` complete captions and the attributes of the scenes they describe."""
+    scenes = shapes.sample_scenes(n, seed, objects, split, min_objects=objects)
+    rng = np.random.default_rng([seed, 3])
+    return [shapes.caption(s, rng, complete=True) for s in scenes], [s.attributes() for s in scenes]
+
+
+def sample_many(
+    pipe: Any, prompts: list[str], batch: int = 64, seed: int = 0, **kwargs: Any
+) -> torch.Tensor:
+    """Images for many prompts, ``batch`` at a time (seed ``seed + i`` for the i-th batch)."""
+    out = [
+        pipe(prompts[i : i + batch], seed=seed + i, **kwargs) for i in range(0, len(prompts), batch)
+    ]
+    return torch.cat(out)
+
+
+def evaluate(
+    pipe: Any,
+    n: int = 512,
+    split: str = "heldout",
+    objects: int = 1,
+    guidance: float = 3.0,
+    steps: int = 25,
+    seed: int = 0,
+    batch: int = 64,
+    extras: bool = False,
+) -> dict[str, float]:
+    """Adherence rates (``all``, per attribute) of ``n`` samples; with ``extras`` also the
+    clean-background share and the Fréchet distance to renders of the same scenes."""
+    prompts, specs = eval_prompts(n, split, objects, seed=1234 + seed)
+    start = time.perf_counter()
+    images = sample_many(pipe, prompts, batch, seed, steps=steps, guidance=guidance)
+    seconds = time.perf_counter() - start
+    rates = adherence(images, specs)
+    rates["seconds"] = seconds
+    rates["images_per_second"] = n / seconds
+    if extras:
+        judge = default_judge()
+        scenes = shapes.sample_scenes(n, 1234 + seed, objects, split, min_objects=objects)
+        rates["clean_background"] = clean_background(images, judge)
+        rates["frechet"] = frechet_distance(
+            images, shapes.render(scenes, pipe.config.image_size), judge
+        )
+    return rates
+
+
+def red_share(
+    pipe: Any, n: int = 512, negative: str | None = "red", guidance: float = 3.0, steps: int = 25
+) -> float:
+    """The share of samples in which the judge reads a red object, for prompts that name no colour
+    (``"a small circle at the top left"``), with or without the negative prompt."""
+    scenes = shapes.sample_scenes(n, 77, 1, "all")
+    prompts = [f"a {o.size} {o.shape} at the {o.position}" for s in scenes for o in s.objects[:1]]
+    images = sample_many(pipe, prompts, steps=steps, guidance=guidance, negative_prompt=negative)
+    readings = default_judge()(images)
+    red = [any(o["colour"] == "red" for o in scene["objects"]) for scene in readings]
+    return sum(red) / max(1, len(red))
+
+
+def training_curve(
+    run: str | Path, n: int = 128, guidance: float = 3.0, steps: int = 25, every: int = 1
+) -> list[dict[str, float]]:
+    """All-correct rate on held-out one-object prompts of each pipeline a run kept in
+    ``run/history/step-N`` (every ``every``-th), with the training minutes ``run/log.jsonl``
+    recorded for it (from the start of the session that reached it)."""
+    from course_lib.t2i.pipeline import TextToImagePipeline
+
+    run = Path(run)
+    seconds: dict[int, float] = {}
+    log = run / "log.jsonl"
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            record = json.loads(line)
+            seconds[int(record["step"])] = float(record.get("seconds_this_session", "nan"))
+    rows = []
+    folders = sorted((run / "history").glob("step-*"), key=lambda p: int(p.name[5:]))
+    for folder in folders[every - 1 :: every]:
+        step = int(folder.name[5:])
+        pipe = TextToImagePipeline.from_pretrained(folder)
+        rate = evaluate(pipe, n, "heldout", 1, guidance, steps)["all"]
+        rows.append({"step": step, "minutes": seconds.get(step, float("nan")) / 60, "all": rate})
+    return rows

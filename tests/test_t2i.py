@@ -1,0 +1,230 @@
+"""The text-to-image model (issue 8): pipeline, guidance, errors, the schedule's ends, training."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+
+import pytest
+import torch
+
+from course_lib.data.tokenizer import UnknownWordsWarning
+from course_lib.diffusion import guided, last, sample_ddim, timesteps, to_eps_x0
+from course_lib.models.clip import CLIP
+from course_lib.t2i import T2IConfig, T2IDenoiser, TextToImagePipeline, encode_prompts
+from course_lib.t2i.cli import main as t2i_main
+from course_lib.t2i.train import train_t2i
+from course_lib.train import CheckpointError
+
+torch.set_num_threads(1)
+
+PROMPTS = ["a small red circle at the top left", "a large blue square"]
+
+
+@pytest.fixture(scope="module")
+def clip() -> CLIP:
+    return CLIP.load()
+
+
+@pytest.fixture(scope="module")
+def pipe(clip: CLIP) -> TextToImagePipeline:
+    """A quick-preset model with random (half-precision-exact) weights: outputs depend on
+    the prompt, the noise and every layer."""
+    torch.manual_seed(0)
+    model = T2IDenoiser(T2IConfig.for_preset("quick", context_dim=clip.config.text_width))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p)).copy_(p.half().float())
+    return TextToImagePipeline(model, clip)
+
+
+def test_same_seed_gives_the_same_images_and_another_seed_others(pipe):
+    a, b = pipe(PROMPTS, steps=3, seed=1), pipe(PROMPTS, steps=3, seed=1)
+    assert a.shape == (2, 3, 16, 16) and a.dtype == torch.float32
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, pipe(PROMPTS, steps=3, seed=2))
+
+
+def test_save_and_load_round_trip_gives_the_same_images(pipe, clip, tmp_path):
+    pipe.save_pretrained(tmp_path / "m", train={"command": "test"})
+    meta = json.loads((tmp_path / "m" / "t2i.json").read_text())
+    assert meta["clip_sha256"] == clip.content_hash
+    assert meta["tokenizer"]["vocab"] == clip.tokenizer.vocab
+    assert meta["train"]["command"] == "test"
+    loaded = TextToImagePipeline.from_pretrained(tmp_path / "m", clip=clip)
+    assert loaded.config == pipe.config
+    torch.testing.assert_close(
+        loaded(PROMPTS, steps=3, seed=5, guidance=2.0),
+        pipe(PROMPTS, steps=3, seed=5, guidance=2.0),
+        rtol=0,
+        atol=1e-5,
+    )
+
+
+def test_guidance_one_equals_the_conditional_sampler(pipe):
+    images = pipe(PROMPTS, steps=4, guidance=1.0, seed=3, clip_sample=None)
+    cond = encode_prompts(pipe.clip, PROMPTS)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    expected = last(
+        sample_ddim(
+            lambda x_t, t: pipe.model(x_t, t, **cond),
+            x,
+            pipe.alphas_cumprod,
+            4,
+            prediction_type="v_prediction",
+        )
+    )
+    torch.testing.assert_close(images, expected.clamp(-1, 1), rtol=0, atol=1e-6)
+
+
+def test_a_negative_prompt_takes_the_unconditional_branchs_place(pipe):
+    images = pipe(PROMPTS, negative_prompt="red", steps=3, guidance=4.0, seed=0, clip_sample=None)
+    cond, neg = encode_prompts(pipe.clip, PROMPTS), encode_prompts(pipe.clip, ["red"] * 2)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    expected = last(
+        sample_ddim(
+            guided(pipe.model, cond, neg, 4.0),
+            x,
+            pipe.alphas_cumprod,
+            3,
+            prediction_type="v_prediction",
+        )
+    )
+    torch.testing.assert_close(images, expected.clamp(-1, 1), rtol=0, atol=1e-6)
+    assert not torch.allclose(images, pipe(PROMPTS, steps=3, guidance=4.0, seed=0))
+
+
+def test_a_prompt_with_unknown_words_warns_and_lists_them(pipe):
+    with pytest.warns(UnknownWordsWarning, match="'zebra'.*'striped'|'striped'.*'zebra'"):
+        pipe(["a striped zebra circle"], steps=1)
+
+
+@pytest.mark.parametrize("bad", [3, None, [b"a red circle"], ["a red circle", 7]])
+def test_a_prompt_that_is_not_a_string_raises_type_error(pipe, bad):
+    with pytest.raises(TypeError, match="str"):
+        pipe(bad, steps=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"steps": 0}, "steps"), ({"steps": -3}, "steps"), ({"guidance": -0.5}, "guidance")],
+)
+def test_steps_below_one_or_negative_guidance_raise_value_error(pipe, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pipe(PROMPTS, **kwargs)
+
+
+def test_a_missing_checkpoint_names_the_file(tmp_path, clip):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "none" / "t2i.json")):
+        TextToImagePipeline.from_pretrained(tmp_path / "none", clip=clip)
+
+
+def test_a_missing_weights_file_names_it(pipe, clip, tmp_path):
+    pipe.save_pretrained(tmp_path)
+    (tmp_path / "t2i.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match=r"t2i\.safetensors"):
+        TextToImagePipeline.from_pretrained(tmp_path, clip=clip)
+
+
+@pytest.mark.parametrize("target", ["t2i.safetensors", "t2i.json"])
+def test_a_corrupt_checkpoint_names_the_file(pipe, clip, tmp_path, target):
+    pipe.save_pretrained(tmp_path)
+    path = tmp_path / target
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data[: len(data) - 10]))
+    with pytest.raises(CheckpointError, match=target):
+        TextToImagePipeline.from_pretrained(tmp_path, clip=clip)
+
+
+def test_a_checkpoint_from_another_clip_is_refused(pipe, clip, tmp_path):
+    pipe.save_pretrained(tmp_path)
+    record = json.loads((tmp_path / "t2i.json").read_text())
+    record["clip_sha256"] = "0" * 64
+    (tmp_path / "t2i.json").write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match="CLIP"):
+        TextToImagePipeline.from_pretrained(tmp_path, clip=clip)
+
+
+def test_the_schedule_ends_are_right_zero_terminal_snr_v_prediction_trailing_steps():
+    config = T2IConfig()
+    ac = config.alphas_cumprod()
+    assert config.prediction_type == "v_prediction"
+    assert ac[-1] < 1e-8  # the last training step keeps (almost) no signal: SNR ~ 2e-9
+    for steps in (1, 5, 25, 50):
+        assert timesteps(steps, len(ac), "trailing")[0] == len(ac) - 1  # start from pure noise
+    assert timesteps(5, len(ac), "leading")[0] == 800  # the flaw trailing fixes: ᾱ_800 > 0.09
+    assert ac[800] > 0.09
+    # at the last step a v-prediction reads as x̂0 = -v̂, finite; ε-prediction divides by 4e-5
+    x_t, v = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+    eps, x0 = to_eps_x0(v, x_t, float(ac[-1]), "v_prediction")
+    torch.testing.assert_close(x0, -v, atol=5e-4, rtol=0)
+    torch.testing.assert_close(eps, x_t, atol=5e-4, rtol=0)
+
+
+def test_one_sampling_step_of_a_perfect_v_model_returns_its_clean_image():
+    ac = T2IConfig().alphas_cumprod()
+    target = torch.rand(2, 3, 8, 8) * 2 - 1
+
+    def perfect(x_t, t):  # knows x0: v = sqrt(ᾱ) ε - sqrt(1 - ᾱ) x0 with ε from x_t
+        a = ac[t].float().view(-1, 1, 1, 1)
+        eps = (x_t - a.sqrt() * target) / (1 - a).sqrt()
+        return a.sqrt() * eps - (1 - a).sqrt() * target
+
+    out = last(sample_ddim(perfect, torch.randn(2, 3, 8, 8), ac, 1, prediction_type="v_prediction"))
+    # ddim_step re-derives x̂0 from ε̂ / sqrt(ᾱ = 2e-9): float32 rounding of about 1e-3
+    torch.testing.assert_close(out, target, atol=5e-3, rtol=0)
+
+
+def test_quick_preset_trains_and_samples_end_to_end_through_the_cli(tmp_path):
+    run = tmp_path / "run"
+    assert t2i_main(["train", "--preset", "quick", "--out", str(run), "--no-progress"]) == 0
+    assert sorted(p.name for p in (run / "checkpoints").iterdir())[-1] == "step-00000004"
+    meta = json.loads((run / "pipeline" / "t2i.json").read_text())
+    assert meta["train"]["trained_steps"] == 4
+    assert meta["train"]["command"].startswith("course t2i train --preset quick")
+    grid = tmp_path / "grid.png"
+    args = ["sample", "a red circle", "--model", str(run / "pipeline"), "--n", "3"]
+    assert t2i_main([*args, "--steps", "2", "--negative", "blue", "--out", str(grid)]) == 0
+    from PIL import Image
+
+    assert Image.open(grid).size[0] > 3 * 16
+    # resuming a finished run takes no step; export ships the pipeline folder
+    assert t2i_main(["train", "--preset", "quick", "--out", str(run), "--resume"]) == 0
+    assert t2i_main(["export", str(run), str(tmp_path / "ship")]) == 0
+    shipped = TextToImagePipeline.from_pretrained(tmp_path / "ship")
+    assert torch.isfinite(shipped(["a green cross"], steps=2)).all()
+
+
+def _ddp_worker(rank, world, port, directory, results):
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        steps = list(train_t2i("quick", out=directory, steps=30, lr=3e-3, progress=False))
+        weights = torch.cat([p.detach().flatten() for p in steps[-1].model.parameters()])
+        results[rank] = (weights, [s.loss for s in steps])
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_on_two_gloo_ranks_keeps_weights_identical_and_the_loss_falls(tmp_path):
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    results = mp.Manager().dict()
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path), results), nprocs=2)
+    (w0, losses0), (w1, losses1) = results[0], results[1]
+    assert torch.equal(w0, w1)
+    assert losses0 != losses1  # each rank drew its own batches
+    first, final = sum(losses0[:8]) / 8, sum(losses0[-8:]) / 8
+    assert final < 0.8 * first, (first, final)
+    assert math.isfinite(final)
+    assert (tmp_path / "pipeline" / "t2i.json").is_file()
