@@ -98,3 +98,6 @@ def test_the_student_notebook_runs_and_fails_exactly_its_exercises(assignment, r
             if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs)
         }
         assert failed == {ex.grade_id for ex in exercises.exercises(assignment)}
+        printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+        assert "not written yet" in printed, "an unsolved check should say the stub is unwritten"
+        assert "using the library's" in printed, "later cells should fall back on the library"
