@@ -73,6 +73,10 @@ class Preset:
     ddpm_steps: int  # ancestral DDPM steps when sampling (2D models and digits)
     digits_train_steps: int  # steps the digits UNet trains in the notebook
     digits_pretrained: bool  # then load the shipped digits UNet (data/digits_unet)
+    # notebooks 05-06 (conditioning, guidance)
+    text_train_steps: int  # steps of each small text-conditioned model notebook 05 trains
+    guidance_samples: int  # images per guidance scale in notebook 06's measured sweeps
+    guidance_steps: int  # sampler steps for those images
     # generic extras for later notebooks, keyed by name
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -107,6 +111,9 @@ PRESETS: dict[str, Preset] = {
         ddpm_steps=20,
         digits_train_steps=3,
         digits_pretrained=True,
+        text_train_steps=6,
+        guidance_samples=8,
+        guidance_steps=4,
     ),
     "cpu": Preset(
         mode="cpu",
@@ -134,6 +141,9 @@ PRESETS: dict[str, Preset] = {
         ddpm_steps=250,
         digits_train_steps=150,
         digits_pretrained=True,
+        text_train_steps=250,
+        guidance_samples=48,
+        guidance_steps=15,
     ),
     "gpu": Preset(
         mode="gpu",
@@ -161,6 +171,9 @@ PRESETS: dict[str, Preset] = {
         ddpm_steps=1000,
         digits_train_steps=20_000,
         digits_pretrained=False,
+        text_train_steps=3000,
+        guidance_samples=256,
+        guidance_steps=25,
     ),
 }
 

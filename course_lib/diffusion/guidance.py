@@ -33,6 +33,30 @@ def cfg_combine(eps_uncond: Tensor, eps_cond: Tensor, guidance_scale: float) -> 
     return torch.lerp(eps_uncond, eps_cond, guidance_scale)
 
 
+def negative_prompt_combine(
+    out_null: Tensor,
+    out_cond: Tensor,
+    out_negative: Tensor,
+    guidance_scale: float,
+    has_negative: Tensor | None = None,
+) -> Tensor:
+    """Classifier-free guidance where a negative prompt takes the unconditional branch's place.
+
+    ``out_null``, ``out_cond``, ``out_negative``: the model's predictions ``[B, ...]`` for the
+    null condition, the prompt and the negative prompt; ``has_negative`` ``[B]`` bool says which
+    rows have a negative prompt (default: all). Rows with one get
+    ``out_negative + w (out_cond - out_negative)``: pushed from the negative toward the prompt,
+    and past it for ``w > 1``; the others get plain guidance,
+    ``out_null + w (out_cond - out_null)``.
+    """
+    if has_negative is None:
+        base = out_negative
+    else:
+        rows = has_negative.bool().reshape(-1, *([1] * (out_cond.ndim - 1)))  # [B, 1, ...]
+        base = torch.where(rows, out_negative, out_null)
+    return cfg_combine(base, out_cond, guidance_scale)
+
+
 def concat_conditions(a: Condition, b: Condition) -> dict[str, Any]:
     """Two conditions as one batch: each tensor concatenated along dim 0 (``[B] + [B] -> [2B]``)."""
     if a.keys() != b.keys():
@@ -45,6 +69,7 @@ def guided(
     cond: Condition,
     uncond: Condition | None = None,
     guidance_scale: float = 1.0,
+    combine: Callable[[Tensor, Tensor, float], Tensor] = cfg_combine,
 ) -> Callable[[Tensor, Tensor], Tensor]:
     """A denoiser ``(x_t, t) -> output`` that applies classifier-free guidance to ``model``.
 
@@ -52,6 +77,7 @@ def guided(
     (``[2B, ...]``: unconditional first). ``uncond`` is the null condition, or a negative
     prompt's condition. ``w = 1`` (or no ``uncond``) calls the conditional branch alone and
     ``w = 0`` the unconditional one alone, so both equal the plain predictions exactly.
+    ``combine(out_uncond, out_cond, w)``: the rule (:func:`cfg_combine`, or a learner's own).
     """
 
     def denoise(x: Tensor, t: Tensor) -> Tensor:
@@ -61,7 +87,7 @@ def guided(
             return model(x, t, **uncond)
         both = model(torch.cat([x, x]), torch.cat([t, t]), **concat_conditions(uncond, cond))
         out_uncond, out_cond = both.chunk(2)  # [B, ...] each
-        return cfg_combine(out_uncond, out_cond, guidance_scale)
+        return combine(out_uncond, out_cond, guidance_scale)
 
     return denoise
 

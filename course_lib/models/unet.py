@@ -11,10 +11,12 @@ cross-attention to a sequence of token states (Rombach et al. 2022).
     up:    mirror image, each block fed [h, skip] along channels, then nearest ×2 + conv
     out:   GroupNorm, SiLU, conv (zero-initialised, so training starts from output 0)
 
-The time (and class) embedding ``[B, 4 c0]`` shifts every ResBlock. ``Attention`` blocks run
-self-attention over the ``H·W`` positions, then, when ``context_dim`` is set, cross-attention
-from those positions to ``encoder_hidden_states`` ``[B, L, D]``, whose padding tokens
-``encoder_attention_mask`` ``[B, L]`` (1 or True: a real token, 0: padding) hides.
+The time (and class) embedding ``[B, 4 c0]`` shifts every ResBlock; with ``pooled_dim`` set, a
+linear map of one condition vector per image (``pooled_condition`` ``[B, pooled_dim]``, such as
+a caption's pooled text embedding) is added to it, the way class labels are. ``Attention``
+blocks run self-attention over the ``H·W`` positions, then, when ``context_dim`` is set,
+cross-attention from those positions to ``encoder_hidden_states`` ``[B, L, D]``, whose padding
+tokens ``encoder_attention_mask`` ``[B, L]`` (1 or True: a real token, 0: padding) hides.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class UNetConfig:
     num_heads: int = 4
     num_classes: int = 0  # 0: no class embedding; else labels 0..n-1 and the null label n
     context_dim: int | None = None  # token-state width D for cross-attention; None: none
+    pooled_dim: int | None = None  # width of a pooled condition vector added to the time embedding
     groups: int = 8  # GroupNorm groups (must divide every channel count)
     dropout: float = 0.0
 
@@ -67,8 +70,41 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
+def attend(
+    queries: Tensor, keys: Tensor, values: Tensor, num_heads: int, mask: Tensor | None = None
+) -> Tensor:
+    """Multi-head scaled dot-product attention (Vaswani et al. 2017), the core of cross-attention.
+
+    ``queries`` ``[B, N, C]`` (one per image position), ``keys`` and ``values`` ``[B, L, C]`` (one
+    per text token), ``C`` divisible by ``num_heads``; ``mask`` ``[B, L]`` bool (True: a real
+    token, False: padding, never attended). Each head ``h`` reads channels
+    ``h·C/H .. (h+1)·C/H`` and computes ``softmax(q kᵀ / sqrt(C/H)) v`` over the tokens; the heads
+    are concatenated back to ``[B, N, C]``. A row whose mask has no real token attends to nothing:
+    its output is zero.
+    """
+    b, n, c = queries.shape
+    length = keys.shape[1]
+
+    def heads(x: Tensor, rows: int) -> Tensor:
+        return x.reshape(b, rows, num_heads, c // num_heads).transpose(1, 2)  # [B, H, rows, C/H]
+
+    attn_mask = keep_any = None
+    if mask is not None:
+        mask = mask.bool()
+        keep_any = mask.any(dim=1)  # [B]
+        attn_mask = (mask | ~keep_any[:, None])[:, None, None, :]  # [B, 1, 1, L]
+    out = F.scaled_dot_product_attention(
+        heads(queries, n), heads(keys, length), heads(values, length), attn_mask=attn_mask
+    )  # [B, H, N, C/H]
+    out = out.transpose(1, 2).reshape(b, n, c)
+    if keep_any is not None:
+        out = out * keep_any[:, None, None].to(out.dtype)
+    return out
+
+
 class MultiHeadAttention(nn.Module):
-    """Queries from ``x`` ``[B, N, C]``; keys, values from ``context`` ``[B, L, D]`` (or ``x``)."""
+    """Queries from ``x`` ``[B, N, C]``; keys, values from ``context`` ``[B, L, D]`` (or ``x``),
+    combined by ``self.attend`` (:func:`attend`; notebook 05 swaps in the learner's own)."""
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None) -> None:
         super().__init__()
@@ -76,22 +112,16 @@ class MultiHeadAttention(nn.Module):
         self.q = nn.Linear(dim, dim, bias=False)
         self.kv = nn.Linear(context_dim or dim, 2 * dim, bias=False)
         self.out = nn.Linear(dim, dim)
+        self.attend = attend
 
     def forward(
         self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None
     ) -> Tensor:
-        b, n, c = x.shape
         context = x if context is None else context
-        q = self.q(x).view(b, n, self.heads, -1).transpose(1, 2)  # [B, h, N, c/h]
-        k, v = self.kv(context).view(b, context.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
-        attn_mask = None
-        if mask is not None:  # [B, L], True: attend
-            keep_any = mask.any(dim=1)  # [B]; a row with no real token attends to nothing
-            attn_mask = (mask | ~keep_any[:, None])[:, None, None, :]  # [B, 1, 1, L]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # [B, h, N, c/h]
-        out = self.out(out.transpose(1, 2).reshape(b, n, c))
-        if mask is not None:
-            out = out * keep_any[:, None, None].to(out.dtype)
+        k, v = self.kv(context).chunk(2, dim=-1)  # [B, L, C] each
+        out = self.out(self.attend(self.q(x), k, v, self.heads, mask))  # [B, N, C]
+        if mask is not None:  # a caption with no real token adds nothing (not even the bias)
+            out = out * mask.bool().any(dim=1)[:, None, None].to(out.dtype)
         return out
 
 
@@ -129,8 +159,8 @@ class Attention(nn.Module):
 
 class UNet(nn.Module):
     """``forward(x [B, C, H, W], t [B], class_labels=None, encoder_hidden_states=None,
-    encoder_attention_mask=None) -> [B, C_out, H, W]``; ``H`` and ``W`` divisible by
-    ``2^(len(channels) - 1)``."""
+    encoder_attention_mask=None, pooled_condition=None) -> [B, C_out, H, W]``; ``H`` and ``W``
+    divisible by ``2^(len(channels) - 1)``."""
 
     def __init__(self, config: UNetConfig | None = None, **overrides: object) -> None:
         super().__init__()
@@ -142,6 +172,7 @@ class UNet(nn.Module):
             raise ValueError(f"attention_levels has {len(attn)} entries for {levels} levels")
         emb_dim = 4 * chs[0]
         self.embed = TimestepEmbedding(emb_dim, cfg.num_classes, frequencies=chs[0])
+        self.pooled_proj = nn.Linear(cfg.pooled_dim, emb_dim) if cfg.pooled_dim else None
         self.conv_in = nn.Conv2d(cfg.in_channels, chs[0], 3, padding=1)
 
         def res(c_in: int, c_out: int) -> ResBlock:
@@ -185,10 +216,17 @@ class UNet(nn.Module):
         class_labels: Tensor | None = None,
         encoder_hidden_states: Tensor | None = None,
         encoder_attention_mask: Tensor | None = None,
+        pooled_condition: Tensor | None = None,
     ) -> Tensor:
         if t.ndim == 0:
             t = t.expand(x.shape[0])
         emb = self.embed(t, class_labels)  # [B, 4 c0]
+        if self.pooled_proj is not None:
+            if pooled_condition is None:
+                raise ValueError(f"this UNet needs pooled_condition [B, {self.config.pooled_dim}]")
+            emb = emb + self.pooled_proj(pooled_condition)
+        elif pooled_condition is not None:
+            raise ValueError("pooled_condition given to a UNet built with pooled_dim=None")
         ctx, mask = encoder_hidden_states, encoder_attention_mask
         if mask is not None:
             mask = mask.bool()

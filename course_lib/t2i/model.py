@@ -31,6 +31,7 @@ from course_lib.diffusion import make_schedule
 from course_lib.models.unet import UNet, UNetConfig
 
 SCENES = {"one": (1, 1), "two": (2, 2)}  # --scenes: (min_objects, max_objects)
+CONDITIONING = ("tokens", "pooled")
 
 
 @dataclass
@@ -42,7 +43,8 @@ class T2IConfig:
     channels: tuple[int, ...] = (32, 64, 64)
     attention_levels: tuple[bool, ...] = (False, True, True)
     num_heads: int = 4
-    context_dim: int = 64  # width of the text encoder's token states
+    context_dim: int = 64  # width of the token states (or of the pooled vector)
+    conditioning: str = "tokens"  # "tokens": cross-attention over token states; "pooled": 1 vector
     schedule: str = "cosine"
     train_timesteps: int = 1000
     prediction_type: str = "v_prediction"
@@ -52,7 +54,9 @@ class T2IConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def for_preset(cls, mode: str, scenes: str = "one", context_dim: int = 64) -> T2IConfig:
+    def for_preset(
+        cls, mode: str, scenes: str = "one", context_dim: int = 64, conditioning: str = "tokens"
+    ) -> T2IConfig:
         """The model sized by the preset table (``course_lib.config``) for ``mode``."""
         p = get_preset(mode)
         if scenes not in SCENES:
@@ -71,6 +75,7 @@ class T2IConfig:
             channels=chans,
             attention_levels=tuple(i > 0 for i in range(levels)),
             context_dim=context_dim,
+            conditioning=conditioning,
             train_timesteps=p.train_timesteps,
             min_objects=lo,
             max_objects=hi,
@@ -91,14 +96,22 @@ class T2IConfig:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def __post_init__(self) -> None:
+        if self.conditioning not in CONDITIONING:
+            raise ValueError(
+                f"unknown conditioning {self.conditioning!r}: expected one of {CONDITIONING}"
+            )
+
     def unet_config(self) -> UNetConfig:
         c = 3 * self.unshuffle**2
+        tokens = self.conditioning == "tokens"
         return UNetConfig(
             in_channels=c,
             channels=tuple(self.channels),
             attention_levels=tuple(self.attention_levels),
             num_heads=self.num_heads,
-            context_dim=self.context_dim,
+            context_dim=self.context_dim if tokens else None,
+            pooled_dim=None if tokens else self.context_dim,
         )
 
     def alphas_cumprod(self) -> Tensor:
@@ -108,7 +121,8 @@ class T2IConfig:
 
 class T2IDenoiser(nn.Module):
     """``forward(x_t [B, 3, S, S], t [B], encoder_hidden_states [B, L, D],
-    encoder_attention_mask [B, L]) -> [B, 3, S, S]`` (read as ``config.prediction_type``)."""
+    encoder_attention_mask [B, L]) -> [B, 3, S, S]`` (read as ``config.prediction_type``);
+    a ``"pooled"`` model reads ``pooled_condition [B, D]`` instead of the token states."""
 
     def __init__(self, config: T2IConfig) -> None:
         super().__init__()
@@ -127,6 +141,7 @@ class T2IDenoiser(nn.Module):
         t: Tensor,
         encoder_hidden_states: Tensor | None = None,
         encoder_attention_mask: Tensor | None = None,
+        pooled_condition: Tensor | None = None,
     ) -> Tensor:
         r = self.config.unshuffle
         h = F.pixel_unshuffle(x, r) if r > 1 else x  # [B, 3 r², S/r, S/r]
@@ -135,6 +150,7 @@ class T2IDenoiser(nn.Module):
             t,
             encoder_hidden_states=encoder_hidden_states,
             encoder_attention_mask=encoder_attention_mask,
+            pooled_condition=pooled_condition,
         )
         return F.pixel_shuffle(h, r) if r > 1 else h  # [B, 3, S, S]
 
@@ -143,13 +159,24 @@ def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def encode_prompts(clip: Any, prompts: list[str], device: torch.device | str = "cpu") -> dict:
+def encode_prompts(
+    clip: Any,
+    prompts: list[str],
+    device: torch.device | str = "cpu",
+    conditioning: str = "tokens",
+) -> dict:
     """Prompts (B strings) -> the condition ``{"encoder_hidden_states": [B, L, D],
-    "encoder_attention_mask": [B, L] bool}`` from the frozen CLIP text encoder. Unknown words
-    warn (:class:`course_lib.data.tokenizer.UnknownWordsWarning`) and list themselves."""
+    "encoder_attention_mask": [B, L] bool}`` from the frozen CLIP text encoder, or with
+    ``conditioning="pooled"`` ``{"pooled_condition": [B, E]}``, CLIP's unit-length caption
+    embedding (notebook 01's). Unknown words warn
+    (:class:`course_lib.data.tokenizer.UnknownWordsWarning`) and list themselves."""
+    if conditioning not in CONDITIONING:
+        raise ValueError(f"unknown conditioning {conditioning!r}: expected one of {CONDITIONING}")
     ids, mask = clip.tokenizer.encode(list(prompts))
     with torch.no_grad():
-        states, _ = clip.encode_text(ids, mask)  # [B, L, D]
+        states, pooled = clip.encode_text(ids, mask)  # [B, L, D], [B, E]
+    if conditioning == "pooled":
+        return {"pooled_condition": pooled.float().to(device)}
     return {
         "encoder_hidden_states": states.float().to(device),
         "encoder_attention_mask": mask.to(device),

@@ -107,8 +107,9 @@ class TextToImagePipeline:
             if len(negatives) != len(prompts):
                 raise ValueError(f"{len(negatives)} negative prompts for {len(prompts)} prompts")
         device = self.device
-        cond = encode_prompts(self.clip, prompts, device)
-        uncond = encode_prompts(self.clip, negatives, device) if guidance != 1 else None
+        kind = self.config.conditioning
+        cond = encode_prompts(self.clip, prompts, device, kind)
+        uncond = encode_prompts(self.clip, negatives, device, kind) if guidance != 1 else None
         denoiser = guided(self.model, cond, uncond, float(guidance))
         size = self.config.image_size
         generator = torch.Generator().manual_seed(seed)

@@ -47,17 +47,17 @@ def caption_batch(
 
 
 def make_batches(clip: CLIP, config: T2IConfig, batch_size: int):
-    """``batches(step) -> (images [B, 3, S, S], states [B, L, D], mask [B, L])`` drawn from
-    torch's global generator (seeded per step and rank by the training loop)."""
+    """``batches(step) -> (images [B, 3, S, S], condition)`` drawn from torch's global
+    generator (seeded per step and rank by the training loop); ``condition`` is
+    :func:`encode_prompts`'s dict for ``config.conditioning``."""
 
-    def batch(step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def batch(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         seed = int(torch.randint(2**62, ()).item())
         scenes, captions = caption_batch(batch_size, seed, config)
         drop = torch.rand(batch_size) < config.cond_dropout
         captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
-        cond = encode_prompts(clip, captions)
-        images = shapes.render(scenes, config.image_size)
-        return images, cond["encoder_hidden_states"], cond["encoder_attention_mask"]
+        cond = encode_prompts(clip, captions, conditioning=config.conditioning)
+        return shapes.render(scenes, config.image_size), cond
 
     return batch
 
@@ -65,9 +65,8 @@ def make_batches(clip: CLIP, config: T2IConfig, batch_size: int):
 def loss_fn_for(config: T2IConfig):
     alphas_cumprod = config.alphas_cumprod().float()
 
-    def loss_fn(model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        images, states, mask = batch
-        cond = {"encoder_hidden_states": states, "encoder_attention_mask": mask}
+    def loss_fn(model: torch.nn.Module, batch: tuple[torch.Tensor, dict]) -> torch.Tensor:
+        images, cond = batch
         return diffusion_loss(
             model, images, alphas_cumprod, cond, prediction_type=config.prediction_type
         )
@@ -91,6 +90,8 @@ def train_t2i(
     clip: CLIP | None = None,
     history: bool = True,
     lr_schedule: str = "constant",
+    conditioning: str = "tokens",
+    attend: Any = None,
 ) -> Iterator[TrainStep]:
     """Train a text-to-image model in ``mode``'s preset; yields the core loop's steps.
 
@@ -98,13 +99,16 @@ def train_t2i(
     ``pipeline/`` (the EMA weights as a :class:`TextToImagePipeline`, refreshed with each
     checkpoint) and, with ``history``, ``history/step-N/`` (every exported pipeline, a few MB
     each, for the adherence-by-training-time curve). ``steps``, ``batch_size`` and ``lr``
-    override the preset.
+    override the preset. ``conditioning="pooled"`` conditions on CLIP's one caption vector
+    instead of its token states (notebook 05 compares the two); ``attend`` replaces the
+    cross-attention function (:func:`course_lib.models.unet.attend`; notebook 05's exercise).
     """
     from course_lib.t2i.pipeline import TextToImagePipeline
 
     p = get_preset(mode)
     clip = clip or CLIP.load()
-    config = T2IConfig.for_preset(p.mode, scenes, context_dim=clip.config.text_width)
+    width = clip.config.text_width if conditioning == "tokens" else clip.config.embed_dim
+    config = T2IConfig.for_preset(p.mode, scenes, context_dim=width, conditioning=conditioning)
     out = Path(out or f"runs/t2i_{scenes}_{p.mode}")
     total = steps or p.t2i_train_steps
     every = checkpoint_every if checkpoint_every is not None else max(1, min(250, total // 4))
@@ -123,6 +127,10 @@ def train_t2i(
     )
     torch.manual_seed(seed)
     model = T2IDenoiser(config)
+    if attend is not None:
+        from course_lib.lessons.conditioning import use_attention
+
+        use_attention(model, attend)
     if device is not None:
         model.to(device)
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
