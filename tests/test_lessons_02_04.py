@@ -58,3 +58,60 @@ def test_expected_spread_goes_from_pure_noise_to_the_data():
     spread = lesson.expected_spread(data, make_schedule("linear", 1000), [999, -1])
     assert spread[0] == pytest.approx(2**0.5, rel=0.01)
     assert spread[1] == pytest.approx(0.5 * 2**0.5, rel=0.05)
+
+
+def test_as_epsilon_reads_a_velocity_model_as_the_noise():
+    from course_lib.diffusion import make_schedule
+    from course_lib.lessons import ddpm as lesson
+
+    ac = make_schedule("cosine", 1000).double()
+    x0, eps = torch.randn(4, 3, 8, 8, dtype=torch.float64), torch.randn(4, 3, 8, 8).double()
+    t = torch.tensor([0, 300, 700, 999])
+    a = ac[t].view(-1, 1, 1, 1)
+    x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+
+    def oracle_v(x, t_):  # the exact velocity of this x_t
+        return a.sqrt() * eps - (1 - a).sqrt() * x0
+
+    torch.testing.assert_close(lesson.as_epsilon(oracle_v, ac, "v_prediction")(x_t, t), eps)
+
+
+def test_nearest_images_finds_copies_and_skips_each_image_itself():
+    from course_lib.data import shapes
+    from course_lib.lessons import vector_fields as lesson
+
+    train = shapes.render(shapes.sample_scenes(12, seed=0), 16)
+    copies = train[[5, 0, 11]] + 1e-4
+    distance, index = lesson.nearest_images(copies, train)
+    assert index.tolist() == [5, 0, 11]
+    assert distance.max().item() < 1e-3
+    apart, others = lesson.nearest_images(train, train, exclude_self=True)
+    assert (others != torch.arange(12)).all()
+    assert apart.min().item() > 0.01
+
+
+def test_judged_variety_counts_one_kind_for_copies_of_one_scene():
+    from course_lib.data import shapes
+    from course_lib.lessons import ddpm as lesson
+
+    scenes = shapes.sample_scenes(16, seed=1)
+    one = lesson.judged_variety(shapes.render(scenes[:1] * 16))
+    many = lesson.judged_variety(shapes.render(scenes))
+    assert one["kinds"] == 1 and one["colour"] == 0 and one["feature_distance"] < 1e-6
+    assert many["kinds"] >= 6 and many["colour"] > 0.5
+
+
+def test_invert_and_decode_round_trips_gaussian_points():
+    from course_lib.diffusion import make_schedule
+    from course_lib.lessons import ddim as lesson
+
+    ac = make_schedule("linear", 1000).double()
+
+    def eps(x, t):  # the exact noise predictor of N(0, 0.5² I)
+        a = ac[t].view(-1, 1)
+        return (1 - a).sqrt() * x / (a * 0.25 + 1 - a)
+
+    x0 = 0.5 * torch.randn(64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    noise, decoded = lesson.invert_and_decode(eps, x0, ac, 200)
+    assert ((decoded - x0).norm() / x0.norm()).item() < 0.02
+    assert noise.std().item() == pytest.approx(1.0, rel=0.15)

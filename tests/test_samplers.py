@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from course_lib.diffusion import (
+    IdealDenoiser,
+    ddim_invert,
     ddim_step,
     ddpm_step,
     last,
@@ -234,3 +236,61 @@ def test_ddpm_step_without_noise_is_the_posterior_mean():
     beta = 1 - a_t / a_prev  # DDPM eq. 7: the mean of q(x_prev | x_t, x0)
     mean = (math.sqrt(a_prev) * beta * x0 + math.sqrt(1 - beta) * (1 - a_prev) * x) / (1 - a_t)
     torch.testing.assert_close(ddpm_step(x, eps, a_t, a_prev), mean)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_ddim_inversion_then_ddim_sampling_reconstructs_gaussian_points(schedule):
+    # The exact denoiser of N(0, 0.5² I): the probability-flow ODE maps x0 to x0 / 0.5, so the
+    # inverted noise is a standard normal cloud, and the round trip's error falls like 1/steps.
+    ac = make_schedule(schedule).double()
+    model = gaussian_eps(0.5, ac)
+    x0 = 0.5 * torch.randn(256, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+
+    def round_trip(steps):
+        states = list(ddim_invert(model, x0, ac, steps))
+        assert len(states) == steps
+        return states[-1], last(sample_ddim(model, states[-1], ac, steps))
+
+    noise, rebuilt = round_trip(200)
+    assert relative_error(rebuilt, x0) < 0.02
+    assert noise.std().item() == pytest.approx(1.0, rel=0.05)
+    assert relative_error(round_trip(50)[1], x0) > 3 * relative_error(rebuilt, x0)
+
+
+def test_ddim_inversion_of_training_images_with_the_ideal_denoiser_is_exact():
+    ac = make_schedule("linear")
+    images = torch.rand(16, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    ideal = IdealDenoiser(images, ac)
+    noise = last(ddim_invert(ideal, images[:4], ac, 25))
+    assert relative_error(last(sample_ddim(ideal, noise, ac, 25)), images[:4]) < 1e-4
+
+
+@pytest.mark.parametrize("prediction_type", ["sample", "v_prediction"])
+def test_ddim_inversion_reads_every_prediction_type(prediction_type):
+    ac = make_schedule("cosine").double()
+
+    def reparametrized(x, t):
+        a = ac[t].view(-1, 1)
+        eps = dummy_eps(x, t)
+        x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+        return x0 if prediction_type == "sample" else a.sqrt() * eps - (1 - a).sqrt() * x0
+
+    x0 = torch.randn(8, 2, dtype=torch.float64)
+    expected = last(ddim_invert(dummy_eps, x0, ac, 20))
+    got = last(ddim_invert(reparametrized, x0, ac, 20, prediction_type=prediction_type))
+    assert relative_error(got, expected) < 1e-9
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"num_inference_steps": 0},
+        {"num_inference_steps": 1001},
+        {"prediction_type": "noise"},
+        {"spacing": "uniform"},
+    ],
+)
+def test_ddim_inversion_rejects_bad_arguments(kwargs):
+    ac = make_schedule("linear")
+    with pytest.raises(ValueError):
+        last(ddim_invert(dummy_eps, torch.randn(4, 2), ac, **kwargs))

@@ -17,6 +17,7 @@ from course_lib.diffusion.guidance import cfg_combine, concat_conditions, drop_l
 from course_lib.diffusion.ideal import IdealDenoiser, ideal_denoiser
 from course_lib.diffusion.sampling import (
     Denoiser,
+    ddim_invert,
     ddim_step,
     ddpm_step,
     last,
@@ -48,6 +49,7 @@ __all__ = [
     "cfg_combine",
     "concat_conditions",
     "cosine_betas",
+    "ddim_invert",
     "ddim_step",
     "ddpm_step",
     "diffusion_loss",

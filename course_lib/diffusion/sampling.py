@@ -206,6 +206,41 @@ def sample_ode(
         yield x
 
 
+@torch.no_grad()
+def ddim_invert(
+    model: Denoiser,
+    x0: Tensor,
+    alphas_cumprod: Tensor,
+    num_inference_steps: int = 50,
+    *,
+    spacing: Spacing = "trailing",
+    prediction_type: PredictionType = "epsilon",
+    clip_sample: float | None = None,
+) -> Iterator[Tensor]:
+    """DDIM run backwards (Song et al. 2021, section 4.3): from clean ``x0`` (``[B, ...]``) up the
+    noise levels that :func:`sample_ddim` visits, yielding the state after each step
+    (``[B, ...]``). The last is the noise at the first visited timestep; ``sample_ddim`` with
+    the same ``num_inference_steps``, ``spacing`` and ``prediction_type`` turns it back into
+    (approximately) ``x0``.
+
+    Each step is a DDIM step with the roles of the two levels swapped: from the current level
+    ``ᾱ_cur`` (1 at the start) up to the next visited ``ᾱ_t``, read the model at ``t`` (``ε̂``
+    from its output as ``prediction_type``; ``clip_sample`` as in the samplers) and move along
+    it: ``x̂0 = (x - sqrt(1 - ᾱ_cur) ε̂) / sqrt(ᾱ_cur)``, ``x ← sqrt(ᾱ_t) x̂0 + sqrt(1 - ᾱ_t) ε̂``.
+    It is exact where ``ε̂`` barely changes over one step, so more steps invert more closely.
+    """
+    ts = timesteps(num_inference_steps, len(alphas_cumprod), spacing)[::-1]  # increasing
+    ac = alphas_cumprod.tolist()
+    x, a_cur = x0, 1.0
+    for t in ts:
+        t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+        eps, _ = _predict(model, x, t_batch, ac[t], prediction_type, clip_sample)  # [B, ...]
+        x0_hat = (x - _sqrt(1 - a_cur) * eps) / _sqrt(a_cur)
+        x = _sqrt(ac[t]) * x0_hat + _sqrt(1 - ac[t]) * eps
+        a_cur = ac[t]
+        yield x
+
+
 def last(states: Iterable[T]) -> T:
     """Run a sampler (or any generator, such as the training loop) to the end; return its
     last item: the sample."""

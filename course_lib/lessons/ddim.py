@@ -1,14 +1,23 @@
 """Notebook 04's helpers: sample quality against the number of steps, spherical interpolation of
-noises, and DDIM inversion (an image back to the noise that DDIM would turn into it)."""
+noises, and DDIM inversion (an image back to the noise that DDIM would turn into it, with
+:func:`course_lib.diffusion.ddim_invert`) followed by decoding."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from course_lib.diffusion import last, sample_ddim, sample_ddpm, sample_ode, timesteps
+from course_lib.diffusion import (
+    Denoiser,
+    PredictionType,
+    ddim_invert,
+    last,
+    sample_ddim,
+    sample_ddpm,
+    sample_ode,
+)
 from course_lib.metrics.toy import toy_metrics
 
 
@@ -67,29 +76,22 @@ def lerp(z0: Tensor, z1: Tensor, weights: Sequence[float]) -> Tensor:
     return torch.stack(rows).view(len(weights), *z0.shape[1:])
 
 
-@torch.no_grad()
-def ddim_invert(
-    model: nn.Module, x0: Tensor, alphas_cumprod: Tensor, num_steps: int
-) -> Iterator[Tensor]:
-    """Run deterministic DDIM backwards, from clean ``x0`` (``[B, ...]``) up to the noisiest visited
-    timestep, yielding each state; the last is the noise that :func:`sample_ddim` with the same
-    ``num_steps`` turns (approximately) back into ``x0`` (Song et al. 2021, section 4.3).
-
-    Each step reads the noise at the *target* level from the current state,
-    ``ε̂ = model(x, t_next)``, and moves along it: ``x ← sqrt(ᾱ_next) x̂0 + sqrt(1 - ᾱ_next) ε̂``.
-    """
-    ts = timesteps(num_steps, len(alphas_cumprod))[::-1]  # increasing
-    ac = alphas_cumprod.tolist()
-    x, a_prev = x0, 1.0
-    for t in ts:
-        a = ac[t]
-        eps = model(x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device))
-        x0_hat = (x - (1 - a_prev) ** 0.5 * eps) / a_prev**0.5
-        x = a**0.5 * x0_hat + (1 - a) ** 0.5 * eps
-        a_prev = a
-        yield x
+def invert_and_decode(
+    model: Denoiser,
+    x0: Tensor,
+    alphas_cumprod: Tensor,
+    num_steps: int,
+    prediction_type: PredictionType = "epsilon",
+) -> tuple[Tensor, Tensor]:
+    """DDIM inversion of ``x0`` (``[B, ...]``) and back: ``(noise, decoded)``, both ``[B, ...]``.
+    ``noise`` is the last state of :func:`course_lib.diffusion.ddim_invert`; ``decoded`` is
+    deterministic DDIM from it with the same steps, close to ``x0`` when the inversion is good."""
+    kind = prediction_type
+    noise = last(ddim_invert(model, x0, alphas_cumprod, num_steps, prediction_type=kind))
+    return noise, last(sample_ddim(model, noise, alphas_cumprod, num_steps, prediction_type=kind))
 
 
-def reconstruct(model: nn.Module, noise: Tensor, alphas_cumprod: Tensor, num_steps: int) -> Tensor:
-    """Deterministic DDIM from ``noise``: the image an inverted noise decodes to."""
-    return last(sample_ddim(model, noise, alphas_cumprod, num_steps))
+def neighbour_changes(images: Tensor) -> Tensor:
+    """How much each image of a strip ``[K, ...]`` differs from the next: ``[K - 1]`` RMS
+    differences per pixel (a smooth strip has no outlier)."""
+    return (images[1:] - images[:-1]).pow(2).flatten(1).mean(1).sqrt()

@@ -2,16 +2,29 @@
 
 The loop here is deliberately the bare algorithm of Ho et al. (2020), so a learner can read it
 top to bottom: draw ``t`` and ``ε``, noise with *their* ``q_sample``, score with *their* loss.
+The shapes world comes from the shipped text-to-image model (:func:`prompt_denoiser`), read
+as a noise predictor (:func:`as_epsilon`) so the learner's step can drive it too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from course_lib.diffusion import diffusion_loss, timesteps
+from course_lib.diffusion import (
+    Denoiser,
+    PredictionType,
+    diffusion_loss,
+    guided,
+    timesteps,
+    to_eps_x0,
+)
+
+if TYPE_CHECKING:
+    from course_lib.t2i.pipeline import TextToImagePipeline
 
 QSample = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 Loss = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -117,3 +130,53 @@ def expected_spread(data: Tensor, alphas_cumprod: Tensor, ts: list[int]) -> list
     dim = data[0].numel()
     ac = alphas_cumprod.tolist()
     return [(a * var + (1 - a) * dim) ** 0.5 for a in (ac[t] if t >= 0 else 1.0 for t in ts)]
+
+
+def prompt_denoiser(
+    pipe: TextToImagePipeline, prompts: Sequence[str], guidance: float = 1.0
+) -> Denoiser:
+    """The text-to-image model of ``pipe`` bound to B prompts: ``(x_t [B, 3, S, S], t [B]) ->
+    [B, 3, S, S]``, read as ``pipe.config.prediction_type``. ``guidance`` is classifier-free
+    guidance against the empty prompt, as in the pipeline (1: the plain conditional model).
+    The empty prompt ``""`` asks for nothing: the unconditional model that condition dropout
+    trained, which draws from the whole shapes world."""
+    from course_lib.t2i.model import encode_prompts
+
+    prompts, kind = list(prompts), pipe.config.conditioning
+    cond = encode_prompts(pipe.clip, prompts, pipe.device, kind)
+    empty = [""] * len(prompts)
+    uncond = encode_prompts(pipe.clip, empty, pipe.device, kind) if guidance != 1 else None
+    return guided(pipe.model, cond, uncond, guidance)
+
+
+def as_epsilon(
+    model: Denoiser, alphas_cumprod: Tensor, prediction_type: PredictionType
+) -> Denoiser:
+    """``model`` answering with the noise: its output (``[B, ...]``) at ``(x_t [B, ...], t [B])``
+    read as ``prediction_type`` and turned into ``ε̂`` (``[B, ...]``), so a step written for noise
+    predictions (``ddpm_step``) can drive a model trained to predict ``v`` or ``x0``."""
+
+    def eps(x: Tensor, t: Tensor) -> Tensor:
+        alpha_bar = alphas_cumprod.to(x.device)[t].to(x.dtype)  # [B]
+        return to_eps_x0(model(x, t), x, alpha_bar, prediction_type)[0]
+
+    return eps
+
+
+def judged_variety(images: Tensor) -> dict[str, float]:
+    """How varied images ``[n, 3, S, S]`` of the shapes world are, as the judge reads them:
+    ``kinds``, the number of distinct (colour, shape) pairs among the judged objects;
+    ``colour`` and ``shape``, the entropy of each over the objects divided by its maximum
+    (0: all the same, 1: uniform); ``feature_distance``, the mean distance between two images'
+    judge features (see :func:`course_lib.metrics.images.diversity`)."""
+    from course_lib.metrics.images import default_judge, diversity
+
+    images = images.detach().float().clamp(-1, 1).cpu()
+    objects = [o for scene in default_judge()(images) for o in scene["objects"]]
+    spread = diversity(images)
+    return {
+        "kinds": float(len({(o["colour"], o["shape"]) for o in objects})),
+        "colour": spread["colour"] + 0.0,  # + 0.0: an entropy of -0.0 prints as 0.00
+        "shape": spread["shape"] + 0.0,
+        "feature_distance": spread["feature_distance"],
+    }

@@ -1,4 +1,5 @@
-"""Notebook 03's helpers: paths over time for the SDE picture; how much samples copy the data."""
+"""Notebook 03's helpers: paths over time for the SDE picture; how much samples copy the data
+(points and images)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,18 @@ def copy_report(
         "to_curve": nearest_distances(samples, reference).mean().item(),
         "copies": (to_train < radius).double().mean().item(),
     }
+
+
+def nearest_images(
+    samples: Tensor, train: Tensor, exclude_self: bool = False
+) -> tuple[Tensor, Tensor]:
+    """Each sample's nearest training image: ``(distances [n], indices [n])`` for ``samples``
+    ``[n, ...]`` and ``train`` ``[M, ...]``, distances as the RMS difference per pixel.
+    ``exclude_self=True`` (for ``samples`` = ``train``) skips each image's own index, giving
+    how far apart the training images are."""
+    a, b = samples.flatten(1).double(), train.flatten(1).double()  # [n, D], [M, D]
+    d2 = (a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)).clamp(min=0)  # [n, M]
+    if exclude_self:
+        d2.fill_diagonal_(float("inf"))
+    best = d2.min(1)
+    return (best.values / a.shape[1]).sqrt().float(), best.indices
