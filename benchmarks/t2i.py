@@ -55,6 +55,34 @@ def throughput(pipe: TextToImagePipeline, batch: int = 32, steps: int = 3) -> fl
     return steps / (time.perf_counter() - start)
 
 
+def two_object_tables(ctx: BenchContext, path: Path, n: int) -> list[Table]:
+    """Binding: the two-object model's all-correct rate (each object's colour, shape, size and
+    position, their relation and the count) by guidance, and per attribute at w = 3."""
+    pipe = TextToImagePipeline.from_pretrained(path)
+    train = json.loads((path / "t2i.json").read_text()).get("train", {})
+    where = (
+        f"Model: `{path.relative_to(ctx.root) if path.is_relative_to(ctx.root) else path}`, "
+        f"{train.get('trained_steps', '?')} steps of `{train.get('command')}`; {n} samples per "
+        "cell. Held-out: one object of each scene is a colour-shape pair training never showed."
+    )
+    by_guidance = Table(
+        "Text-to-image, two objects: all-correct rate by guidance (25 steps)",
+        ["prompts", *[f"w = {w:g}" for w in GUIDANCE]],
+        note=where,
+    )
+    per_attribute = Table(
+        "Text-to-image, two objects: per attribute (w = 3, 25 steps)",
+        ["prompts", "colour", "shape", "size", "position", "relation", "count", "all correct"],
+    )
+    for split, label in (("train", "seen pairs"), ("heldout", "held-out pairs")):
+        results = {w: evaluate(pipe, n, split, 2, w, 25) for w in GUIDANCE}
+        by_guidance.add(label, *[percent(results[w]["all"]) for w in GUIDANCE])
+        r = results[3.0]
+        keys = ("colour", "shape", "size", "position", "relation", "count", "all")
+        per_attribute.add(label, *[percent(r[k]) for k in keys])
+    return [by_guidance, per_attribute]
+
+
 def run(ctx: BenchContext) -> list[Table]:
     torch.manual_seed(0)
     n = 16 if ctx.quick else int(os.environ.get("T2I_BENCH_N", "512"))
@@ -112,6 +140,9 @@ def run(ctx: BenchContext) -> list[Table]:
     )
     speed.add("training steps/s (batch 32)", f"{throughput(pipe):.2f}")
     tables = [guidance, steps, quality, negative, speed]
+    two_path = find_model(ctx.root, "two")
+    if two_path is not None:
+        tables.extend(two_object_tables(ctx, two_path, n))
     run_dir = ctx.root / "runs/t2i_one_cpu"
     if (run_dir / "history").is_dir():
         curve = Table(

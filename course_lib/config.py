@@ -141,7 +141,7 @@ PRESETS: dict[str, Preset] = {
         ddpm_steps=250,
         digits_train_steps=150,
         digits_pretrained=True,
-        text_train_steps=250,
+        text_train_steps=300,
         guidance_samples=48,
         guidance_steps=15,
     ),

@@ -233,5 +233,20 @@ def test_image_sweep_and_colour_share_on_a_tiny_model(clip):
     assert [r["w"] for r in rows] == [1.0, 3.0]
     for r in rows:
         assert 0 <= r["adherence"] <= 1 and r["diversity"] >= 0 and 0 <= r["free_entropy"] <= 1
-        assert r["images"].shape[0] == 4
-    assert 0 <= guidance.colour_share(rows[0]["images"], "red") <= 1
+        assert 0 <= r["clean"] <= 1 and r["images"].shape[0] == 4
+    images = rows[0]["images"]
+    shares = guidance.colour_shares(images)
+    assert list(shares.values()) == sorted(shares.values(), reverse=True)
+    assert shares["red"] == guidance.colour_share(images, "red")
+
+
+@pytest.mark.parametrize("kind", ["pooled", "tokens"])
+def test_the_text_backbone_starts_deaf_to_the_caption(clip, kind):
+    pipe = conditioning.untrained_text_model(kind, clip)
+    shipped = TextToImagePipeline.from_pretrained(clip=clip)
+    assert pipe.config.image_size == shipped.config.image_size
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([400, 400])
+    red = encode_prompts(clip, ["a red circle"] * 2, conditioning=kind)
+    blue = encode_prompts(clip, ["a large blue square at the top"] * 2, conditioning=kind)
+    with torch.no_grad():
+        torch.testing.assert_close(pipe.model(x, t, **red), pipe.model(x, t, **blue))

@@ -221,6 +221,55 @@ def binding_probe(clip: Any, pairs: Sequence[tuple[str, str]]) -> list[dict[str,
     return rows
 
 
+def text_backbone(conditioning: str, clip: Any = None) -> tuple[Any, Callable[[nn.Module], None]]:
+    """The shipped text-to-image model (``data/t2i_one``) with its text pathway taken out: a
+    model config reading the caption as ``conditioning`` (``"pooled"`` or ``"tokens"``) and
+    ``init(model)``, which loads every other weight and sets the new text pathway to add
+    nothing yet (zero output), so training starts from an image generator that ignores the
+    caption. Both kinds of model then learn only how to read the text."""
+    from dataclasses import replace
+
+    from course_lib.t2i.pipeline import TextToImagePipeline
+
+    shipped = TextToImagePipeline.from_pretrained(clip=clip)
+    width = shipped.clip.config.text_width
+    if conditioning == "pooled":
+        width = shipped.clip.config.embed_dim
+    config = replace(shipped.config, conditioning=conditioning, context_dim=width)
+    text_pathway = (".cross_attn.", ".ln2.", ".pooled_proj.")
+    state = {
+        k: v.float()
+        for k, v in shipped.model.state_dict().items()
+        if not any(part in k for part in text_pathway)
+    }
+
+    def init(model: nn.Module) -> None:
+        _, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected:
+            raise ValueError(f"weights the model does not have: {unexpected[:3]}")
+        for name, module in model.named_modules():
+            last = module.out if name.endswith("cross_attn") else module
+            if name.endswith(("cross_attn", "pooled_proj")):
+                nn.init.zeros_(last.weight)
+                nn.init.zeros_(last.bias)
+
+    return config, init
+
+
+def untrained_text_model(conditioning: str, clip: Any = None) -> Any:
+    """The starting point of :func:`train_text_model`: the shipped image generator with a text
+    pathway that adds nothing yet. It draws clean objects and ignores the caption."""
+    from course_lib.models.clip import CLIP
+    from course_lib.t2i.model import T2IDenoiser
+    from course_lib.t2i.pipeline import TextToImagePipeline
+
+    clip = clip or CLIP.load()
+    config, init = text_backbone(conditioning, clip)
+    model = T2IDenoiser(config)
+    init(model)
+    return TextToImagePipeline(model.eval(), clip)
+
+
 def train_text_model(
     conditioning: str,
     mode: str | None = None,
@@ -231,16 +280,18 @@ def train_text_model(
     clip: Any = None,
     batch_size: int = 32,
 ) -> tuple[Any, list[float], float]:
-    """Train a small text-to-image model on one-object shapes (the preset's size and steps)
-    conditioned on the caption's ``"pooled"`` CLIP embedding or its ``"tokens"`` (through
-    cross-attention, computed with ``attend`` if given). Returns ``(pipeline, losses,
-    seconds)``: a :class:`course_lib.t2i.TextToImagePipeline` around the EMA weights."""
+    """Teach an image generator to read captions: the shipped model's image part
+    (:func:`text_backbone`), trained on captioned one-object scenes for the preset's
+    ``text_train_steps`` with the caption's ``"pooled"`` CLIP embedding or its ``"tokens"``
+    (through cross-attention, computed with ``attend`` if given). Returns ``(pipeline,
+    losses, seconds)``: a :class:`course_lib.t2i.TextToImagePipeline` of the trained weights."""
     from course_lib.models.clip import CLIP
     from course_lib.t2i.pipeline import TextToImagePipeline
     from course_lib.t2i.train import train_t2i
 
     p = preset(mode)
     clip = clip or CLIP.load()
+    config, init = text_backbone(conditioning, clip)
     losses: list[float] = []
     model = None
     started = time.perf_counter()
@@ -252,17 +303,19 @@ def train_text_model(
             resume=False,
             steps=steps or p.text_train_steps,
             batch_size=batch_size,
+            lr=1e-3,
             checkpoint_every=0,
             seed=seed,
             progress=progress,
             clip=clip,
             history=False,
-            lr_schedule="cosine",
             conditioning=conditioning,
             attend=attend,
+            init=init,
+            config=config,
         )
         for step in run:
             losses.append(step.loss)
-            model = step.ema or step.model
+            model = step.model
     assert model is not None
-    return TextToImagePipeline(model, clip), losses, time.perf_counter() - started
+    return TextToImagePipeline(model.eval(), clip), losses, time.perf_counter() - started

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from course_lib.data import shapes
 from course_lib.lessons.conditioning import arm_coverage, arm_share, sample_spiral
-from course_lib.metrics.images import adherence, default_judge
+from course_lib.metrics.images import adherence, clean_background, default_judge
 
 
 def spiral_sweep(
@@ -76,8 +76,8 @@ def image_sweep(
     """For each guidance scale: ``prompts`` colour-and-shape prompts × ``seeds`` samples each
     (the same noise at every scale). Returns per scale the judge's all-correct rate on the
     stated attributes (adherence), the within-prompt diversity of judge features, the entropy
-    of the free attributes (position, size; 1 = as varied as possible) and the images
-    ``[prompts · seeds, 3, S, S]``."""
+    of the free attributes (position, size; 1 = as varied as possible), the share of images
+    with a clean background and the images ``[prompts · seeds, 3, S, S]``."""
     judge = default_judge()
     texts = [p for p in free_prompts(prompts) for _ in range(seeds)]
     rows = []
@@ -95,6 +95,7 @@ def image_sweep(
                 "adherence": adherence(images, texts, judge)["all"],
                 "diversity": within_prompt_diversity(judge.features(images), prompts),
                 "free_entropy": float(np.mean(free)),
+                "clean": clean_background(images, judge),
                 "images": images,
             }
         )
@@ -115,6 +116,17 @@ def colour_share(images: Tensor, colour: str) -> float:
     """The share of images ``[n, 3, S, S]`` in which the judge reads an object of ``colour``."""
     readings = default_judge()(images)
     return float(np.mean([any(o["colour"] == colour for o in r["objects"]) for r in readings]))
+
+
+def colour_shares(images: Tensor) -> dict[str, float]:
+    """For each colour, the share of images ``[n, 3, S, S]`` with an object of it, most
+    frequent first."""
+    readings = default_judge()(images)
+    shares = {
+        c: float(np.mean([any(o["colour"] == c for o in r["objects"]) for r in readings]))
+        for c in shapes.COLOURS
+    }
+    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
 
 
 def colourless_prompts(n: int, seed: int = 77) -> list[str]:

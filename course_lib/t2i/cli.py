@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course t2i", description=__doc__.split("\n\n")[0])
@@ -152,11 +154,17 @@ def cmd_grid(args: argparse.Namespace) -> int:
     from course_lib.t2i.evaluate import SHOWCASE, showcase
     from course_lib.t2i.pipeline import TextToImagePipeline, save_grid
 
-    pipe = TextToImagePipeline.from_pretrained(args.model)
-    path = save_grid(showcase(pipe, args.columns), args.out, nrow=args.columns, scale=3)
+    pipes: dict[Path | None, TextToImagePipeline] = {}
+    rows = []
+    for prompt in SHOWCASE:  # without --model, two-object prompts go to the two-object model
+        model = args.model or _default_model(prompt)
+        if model not in pipes:
+            pipes[model] = TextToImagePipeline.from_pretrained(model)
+        rows.append(showcase(pipes[model], args.columns, prompts=[prompt]))
+    path = save_grid(torch.cat(rows), args.out, nrow=args.columns, scale=3)
     print(f"wrote {path}; rows, top to bottom:")
     for prompt in SHOWCASE:
-        print(f"  {prompt}")
+        print(f"  {prompt} ({args.model or _default_model(prompt) or 'data/t2i_one'})")
     return 0
 
 

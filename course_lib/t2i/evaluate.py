@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,17 @@ SHOWCASE = (
 )
 
 
-def showcase(pipe: Any, columns: int = 6, steps: int = 25, guidance: float = 3.0) -> torch.Tensor:
-    """Samples of :data:`SHOWCASE`, ``columns`` seeds per prompt: ``[8 · columns, 3, S, S]``,
-    one prompt per row."""
-    prompts = [p for p in SHOWCASE for _ in range(columns)]
-    return pipe(prompts, steps=steps, guidance=guidance, seed=0)
+def showcase(
+    pipe: Any,
+    columns: int = 6,
+    steps: int = 25,
+    guidance: float = 3.0,
+    prompts: Sequence[str] = SHOWCASE,
+) -> torch.Tensor:
+    """Samples of ``prompts`` (default :data:`SHOWCASE`), ``columns`` seeds per prompt:
+    ``[len(prompts) · columns, 3, S, S]``, one prompt per row."""
+    repeated = [p for p in prompts for _ in range(columns)]
+    return pipe(repeated, steps=steps, guidance=guidance, seed=0)
 
 
 def eval_prompts(

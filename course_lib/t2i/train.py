@@ -92,6 +92,8 @@ def train_t2i(
     lr_schedule: str = "constant",
     conditioning: str = "tokens",
     attend: Any = None,
+    init: Any = None,
+    config: T2IConfig | None = None,
 ) -> Iterator[TrainStep]:
     """Train a text-to-image model in ``mode``'s preset; yields the core loop's steps.
 
@@ -101,14 +103,17 @@ def train_t2i(
     each, for the adherence-by-training-time curve). ``steps``, ``batch_size`` and ``lr``
     override the preset. ``conditioning="pooled"`` conditions on CLIP's one caption vector
     instead of its token states (notebook 05 compares the two); ``attend`` replaces the
-    cross-attention function (:func:`course_lib.models.unet.attend`; notebook 05's exercise).
+    cross-attention function (:func:`course_lib.models.unet.attend`; notebook 05's exercise);
+    ``init(model)`` sets the starting weights (default: a fresh model from ``seed``);
+    ``config`` replaces the preset's model (its image size, width and conditioning).
     """
     from course_lib.t2i.pipeline import TextToImagePipeline
 
     p = get_preset(mode)
     clip = clip or CLIP.load()
-    width = clip.config.text_width if conditioning == "tokens" else clip.config.embed_dim
-    config = T2IConfig.for_preset(p.mode, scenes, context_dim=width, conditioning=conditioning)
+    if config is None:
+        width = clip.config.text_width if conditioning == "tokens" else clip.config.embed_dim
+        config = T2IConfig.for_preset(p.mode, scenes, context_dim=width, conditioning=conditioning)
     out = Path(out or f"runs/t2i_{scenes}_{p.mode}")
     total = steps or p.t2i_train_steps
     every = checkpoint_every if checkpoint_every is not None else max(1, min(250, total // 4))
@@ -127,6 +132,8 @@ def train_t2i(
     )
     torch.manual_seed(seed)
     model = T2IDenoiser(config)
+    if init is not None:
+        init(model)
     if attend is not None:
         from course_lib.lessons.conditioning import use_attention
 
