@@ -233,7 +233,7 @@ def test_image_sweep_and_colour_share_on_a_tiny_model(clip):
     assert [r["w"] for r in rows] == [1.0, 3.0]
     for r in rows:
         assert 0 <= r["adherence"] <= 1 and r["diversity"] >= 0 and 0 <= r["free_entropy"] <= 1
-        assert 0 <= r["clean"] <= 1 and r["images"].shape[0] == 4
+        assert 0 <= r["single"] <= 1 and r["images"].shape[0] == 4
     images = rows[0]["images"]
     shares = guidance.colour_shares(images)
     assert list(shares.values()) == sorted(shares.values(), reverse=True)

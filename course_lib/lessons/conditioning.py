@@ -29,6 +29,7 @@ from course_lib.data import toy2d
 from course_lib.diffusion import diffusion_loss, guided, last, make_schedule, sample_ddim
 from course_lib.models import TimeMLP
 from course_lib.models.unet import MultiHeadAttention
+from course_lib.t2i.train import text_backbone
 
 ARMS = toy2d.SPIRAL_CLASSES  # ("person", "dog", "cat")
 NULL = len(ARMS)  # the null label: no class
@@ -219,41 +220,6 @@ def binding_probe(clip: Any, pairs: Sequence[tuple[str, str]]) -> list[dict[str,
             }
         )
     return rows
-
-
-def text_backbone(conditioning: str, clip: Any = None) -> tuple[Any, Callable[[nn.Module], None]]:
-    """The shipped text-to-image model (``data/t2i_one``) with its text pathway taken out: a
-    model config reading the caption as ``conditioning`` (``"pooled"`` or ``"tokens"``) and
-    ``init(model)``, which loads every other weight and sets the new text pathway to add
-    nothing yet (zero output), so training starts from an image generator that ignores the
-    caption. Both kinds of model then learn only how to read the text."""
-    from dataclasses import replace
-
-    from course_lib.t2i.pipeline import TextToImagePipeline
-
-    shipped = TextToImagePipeline.from_pretrained(clip=clip)
-    width = shipped.clip.config.text_width
-    if conditioning == "pooled":
-        width = shipped.clip.config.embed_dim
-    config = replace(shipped.config, conditioning=conditioning, context_dim=width)
-    text_pathway = (".cross_attn.", ".ln2.", ".pooled_proj.")
-    state = {
-        k: v.float()
-        for k, v in shipped.model.state_dict().items()
-        if not any(part in k for part in text_pathway)
-    }
-
-    def init(model: nn.Module) -> None:
-        _, unexpected = model.load_state_dict(state, strict=False)
-        if unexpected:
-            raise ValueError(f"weights the model does not have: {unexpected[:3]}")
-        for name, module in model.named_modules():
-            last = module.out if name.endswith("cross_attn") else module
-            if name.endswith(("cross_attn", "pooled_proj")):
-                nn.init.zeros_(last.weight)
-                nn.init.zeros_(last.bias)
-
-    return config, init
 
 
 def untrained_text_model(conditioning: str, clip: Any = None) -> Any:

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from course_lib.data import shapes
 from course_lib.lessons.conditioning import arm_coverage, arm_share, sample_spiral
-from course_lib.metrics.images import adherence, clean_background, default_judge
+from course_lib.metrics.images import adherence, default_judge
 
 
 def spiral_sweep(
@@ -77,7 +77,8 @@ def image_sweep(
     (the same noise at every scale). Returns per scale the judge's all-correct rate on the
     stated attributes (adherence), the within-prompt diversity of judge features, the entropy
     of the free attributes (position, size; 1 = as varied as possible), the share of images
-    with a clean background and the images ``[prompts · seeds, 3, S, S]``."""
+    in which the judge finds exactly the one object asked for (``single``: image quality) and
+    the images ``[prompts · seeds, 3, S, S]``."""
     judge = default_judge()
     texts = [p for p in free_prompts(prompts) for _ in range(seeds)]
     rows = []
@@ -89,13 +90,14 @@ def image_sweep(
             _entropy([o[a] for o in objects], len(choices))
             for a, choices in (("position", shapes.POSITIONS), ("size", shapes.SIZES))
         ]
+        rates = adherence(images, texts, judge)
         rows.append(
             {
                 "w": w,
-                "adherence": adherence(images, texts, judge)["all"],
+                "adherence": rates["all"],
+                "single": rates["count"],
                 "diversity": within_prompt_diversity(judge.features(images), prompts),
                 "free_entropy": float(np.mean(free)),
-                "clean": clean_background(images, judge),
                 "images": images,
             }
         )

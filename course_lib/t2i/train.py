@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,41 @@ def make_batches(clip: CLIP, config: T2IConfig, batch_size: int):
         return shapes.render(scenes, config.image_size), cond
 
     return batch
+
+
+def text_backbone(
+    conditioning: str, clip: Any = None
+) -> tuple[T2IConfig, Callable[[torch.nn.Module], None]]:
+    """The shipped text-to-image model (``data/t2i_one``) with its text pathway taken out: a
+    model config reading the caption as ``conditioning`` (``"pooled"`` or ``"tokens"``) and
+    ``init(model)``, which loads every other weight and sets the new text pathway to add
+    nothing yet (zero output), so training starts from an image generator that ignores the
+    caption. Both kinds of model then learn only how to read the text."""
+    from course_lib.t2i.pipeline import TextToImagePipeline
+
+    shipped = TextToImagePipeline.from_pretrained(clip=clip)
+    width = shipped.clip.config.text_width
+    if conditioning == "pooled":
+        width = shipped.clip.config.embed_dim
+    config = replace(shipped.config, conditioning=conditioning, context_dim=width)
+    text_pathway = (".cross_attn.", ".ln2.", ".pooled_proj.")
+    state = {
+        k: v.float()
+        for k, v in shipped.model.state_dict().items()
+        if not any(part in k for part in text_pathway)
+    }
+
+    def init(model: torch.nn.Module) -> None:
+        _, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected:
+            raise ValueError(f"weights the model does not have: {unexpected[:3]}")
+        for name, module in model.named_modules():
+            last = module.out if name.endswith("cross_attn") else module
+            if name.endswith(("cross_attn", "pooled_proj")):
+                torch.nn.init.zeros_(last.weight)
+                torch.nn.init.zeros_(last.bias)
+
+    return config, init
 
 
 def loss_fn_for(config: T2IConfig):
