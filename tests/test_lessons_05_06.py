@@ -229,7 +229,7 @@ def test_prompts_leave_out_what_they_should():
 
 def test_image_sweep_and_colour_share_on_a_tiny_model(clip):
     pipe, _, _ = conditioning.train_text_model("tokens", "quick", steps=2, clip=clip)
-    rows = guidance.image_sweep(pipe, [1.0, 3.0], prompts=2, seeds=2, steps=2)
+    rows = guidance.image_sweep(pipe, [1.0, 3.0], guidance.free_prompts(2), seeds=2, steps=2)
     assert [r["w"] for r in rows] == [1.0, 3.0]
     for r in rows:
         assert 0 <= r["adherence"] <= 1 and r["diversity"] >= 0 and 0 <= r["free_entropy"] <= 1

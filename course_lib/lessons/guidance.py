@@ -67,20 +67,20 @@ def within_prompt_diversity(features: Tensor, groups: int) -> float:
 def image_sweep(
     pipe: Any,
     scales: Sequence[float],
-    prompts: int,
+    prompts: Sequence[str],
     seeds: int,
     steps: int,
     negative_prompt: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """For each guidance scale: ``prompts`` colour-and-shape prompts × ``seeds`` samples each
-    (the same noise at every scale). Returns per scale the judge's all-correct rate on the
-    stated attributes (adherence), the within-prompt diversity of judge features, the entropy
-    of the free attributes (position, size; 1 = as varied as possible), the share of images
-    in which the judge finds exactly the one object asked for (``single``: image quality) and
-    the images ``[prompts · seeds, 3, S, S]``."""
+    """For each guidance scale: each of ``prompts`` (such as :func:`free_prompts`) × ``seeds``
+    samples, in that order (the same noise at every scale). Returns per scale the judge's
+    all-correct rate on the stated attributes (adherence), the within-prompt diversity of
+    judge features, the entropy of the free attributes (position, size; 1 = as varied as
+    possible), the share of images in which the judge finds exactly the one object asked for
+    (``single``: image quality) and the images ``[len(prompts) · seeds, 3, S, S]``."""
     judge = default_judge()
-    texts = [p for p in free_prompts(prompts) for _ in range(seeds)]
+    texts = [p for p in prompts for _ in range(seeds)]
     rows = []
     for w in scales:
         images = pipe(texts, negative_prompt=negative_prompt, steps=steps, guidance=w, seed=0)
@@ -96,7 +96,7 @@ def image_sweep(
                 "w": w,
                 "adherence": rates["all"],
                 "single": rates["count"],
-                "diversity": within_prompt_diversity(judge.features(images), prompts),
+                "diversity": within_prompt_diversity(judge.features(images), len(prompts)),
                 "free_entropy": float(np.mean(free)),
                 "images": images,
             }
