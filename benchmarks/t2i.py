@@ -55,15 +55,22 @@ def throughput(pipe: TextToImagePipeline, batch: int = 32, steps: int = 3) -> fl
     return steps / (time.perf_counter() - start)
 
 
+def describe(ctx: BenchContext, path: Path, n: int) -> str:
+    """Which checkpoint a table measured, how it was trained, and the samples per cell."""
+    train = json.loads((path / "t2i.json").read_text()).get("train", {})
+    shown = path.relative_to(ctx.root) if path.is_relative_to(ctx.root) else path
+    return (
+        f"Model: `{shown}`, {train.get('trained_steps', '?')} steps of "
+        f"`{train.get('command')}`; {n} samples per cell."
+    )
+
+
 def two_object_tables(ctx: BenchContext, path: Path, n: int) -> list[Table]:
     """Binding: the two-object model's all-correct rate (each object's colour, shape, size and
     position, their relation and the count) by guidance, and per attribute at w = 3."""
     pipe = TextToImagePipeline.from_pretrained(path)
-    train = json.loads((path / "t2i.json").read_text()).get("train", {})
-    where = (
-        f"Model: `{path.relative_to(ctx.root) if path.is_relative_to(ctx.root) else path}`, "
-        f"{train.get('trained_steps', '?')} steps of `{train.get('command')}`; {n} samples per "
-        "cell. Held-out: one object of each scene is a colour-shape pair training never showed."
+    where = describe(ctx, path, n) + (
+        " Held-out: one object of each scene is a colour-shape pair training never showed."
     )
     by_guidance = Table(
         "Text-to-image, two objects: all-correct rate by guidance (25 steps)",
@@ -92,12 +99,7 @@ def run(ctx: BenchContext) -> list[Table]:
         table.add("no checkpoint yet: train one with `course t2i train --preset cpu`")
         return [table]
     pipe = TextToImagePipeline.from_pretrained(path)
-    train = json.loads((path / "t2i.json").read_text()).get("train", {})
-    where = (
-        f"Model: `{path.relative_to(ctx.root) if path.is_relative_to(ctx.root) else path}`, "
-        f"{train.get('trained_steps', '?')} steps of `{train.get('command')}`; {n} samples "
-        "per cell."
-    )
+    where = describe(ctx, path, n)
     guidance = Table(
         "Text-to-image: all-correct rate by guidance (one object, 25 steps)",
         ["prompts", *[f"w = {w:g}" for w in GUIDANCE]],
