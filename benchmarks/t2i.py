@@ -28,7 +28,8 @@ STEPS = (5, 10, 25, 50)
 
 
 def percent(x: float) -> str:
-    return f"{100 * x:.1f} %"
+    """``0.5 -> "50.0 %"``; NaN (nothing of the kind to score) -> ``"n/a"``."""
+    return "n/a" if x != x else f"{100 * x:.1f} %"
 
 
 def find_model(root: Path, name: str = "one") -> Path | None:
