@@ -134,7 +134,9 @@ def run(ctx: BenchContext) -> list[Table]:
     )
     negative.add("none", percent(red_share(pipe, n, None)))
     negative.add('"red"', percent(red_share(pipe, n, "red")))
-    speed = Table("Text-to-image: speed (this machine, 1 thread)", ["measure", "value"])
+    speed = Table(
+        f"Text-to-image: speed (this machine, {ctx.threads} thread(s))", ["measure", "value"]
+    )
     start = time.perf_counter()
     pipe(["a small red circle at the top left"] * 64, steps=25, guidance=3.0)
     speed.add(
@@ -150,7 +152,7 @@ def run(ctx: BenchContext) -> list[Table]:
     if (run_dir / "history").is_dir():
         curve = Table(
             "Text-to-image: held-out one-object all-correct rate during `cpu` training (w = 3)",
-            ["step", "minutes (1 thread)", "all correct"],
+            ["step", "training minutes (1 thread)", "all correct"],
             note=f"{max(64, n // 4)} samples per row; the goal is 95 % (issue 8).",
         )
         for row in training_curve(run_dir, max(64, n // 4), every=4 if ctx.quick else 1):
