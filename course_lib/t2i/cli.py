@@ -164,7 +164,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
     path = save_grid(torch.cat(rows), args.out, nrow=args.columns, scale=3)
     print(f"wrote {path}; rows, top to bottom:")
     for prompt in SHOWCASE:
-        print(f"  {prompt} ({args.model or _default_model(prompt) or 'data/t2i_one'})")
+        model = args.model or _default_model(prompt)
+        print(f"  {prompt} ({os.path.relpath(model) if model else 'data/t2i_one'})")
     return 0
 
 
