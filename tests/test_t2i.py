@@ -228,3 +228,17 @@ def test_ddp_on_two_gloo_ranks_keeps_weights_identical_and_the_loss_falls(tmp_pa
     assert final < 0.8 * first, (first, final)
     assert math.isfinite(final)
     assert (tmp_path / "pipeline" / "t2i.json").is_file()
+
+
+def test_training_minutes_add_up_over_resumed_sessions(tmp_path):
+    import json
+
+    from course_lib.t2i.evaluate import training_seconds
+
+    log = tmp_path / "log.jsonl"
+    records = [(250, 100.0), (500, 200.0), (750, 50.0), (1000, 120.0)]  # resumed after step 500
+    log.write_text(
+        "".join(json.dumps({"step": s, "seconds_this_session": t}) + "\n" for s, t in records)
+    )
+    assert training_seconds(log) == {250: 100.0, 500: 200.0, 750: 250.0, 1000: 320.0}
+    assert training_seconds(tmp_path / "missing.jsonl") == {}

@@ -114,21 +114,33 @@ def red_share(
     return sum(red) / max(1, len(red))
 
 
+def training_seconds(log: Path) -> dict[int, float]:
+    """``{step: training seconds}`` from a run's ``log.jsonl`` (one record per checkpoint). A
+    resumed session restarts its clock, so the sessions before it are added."""
+    seconds: dict[int, float] = {}
+    if not log.is_file():
+        return seconds
+    earlier = last = 0.0
+    for line in log.read_text().splitlines():
+        record = json.loads(line)
+        now = float(record.get("seconds_this_session", "nan"))
+        if now < last:
+            earlier += last
+        seconds[int(record["step"])] = earlier + now
+        last = now
+    return seconds
+
+
 def training_curve(
     run: str | Path, n: int = 128, guidance: float = 3.0, steps: int = 25, every: int = 1
 ) -> list[dict[str, float]]:
     """All-correct rate on held-out one-object prompts of each pipeline a run kept in
     ``run/history/step-N`` (every ``every``-th), with the training minutes ``run/log.jsonl``
-    recorded for it (from the start of the session that reached it)."""
+    recorded for it (summed over the sessions of a resumed run)."""
     from course_lib.t2i.pipeline import TextToImagePipeline
 
     run = Path(run)
-    seconds: dict[int, float] = {}
-    log = run / "log.jsonl"
-    if log.is_file():
-        for line in log.read_text().splitlines():
-            record = json.loads(line)
-            seconds[int(record["step"])] = float(record.get("seconds_this_session", "nan"))
+    seconds = training_seconds(run / "log.jsonl")
     rows = []
     folders = sorted((run / "history").glob("step-*"), key=lambda p: int(p.name[5:]))
     for folder in folders[every - 1 :: every]:
