@@ -50,7 +50,7 @@ def spiral_arm(t: np.ndarray) -> np.ndarray:
     return np.clip(((t - TMIN) / TSPAN * 3).astype(np.int64), 0, 2)
 
 
-def _arm_index(arm: int | str) -> int:
+def arm_index(arm: int | str) -> int:
     if isinstance(arm, str):
         if arm not in SPIRAL_CLASSES:
             raise ValueError(f"unknown arm {arm!r}: expected one of {', '.join(SPIRAL_CLASSES)}")
@@ -82,7 +82,7 @@ def spiral_reference(n: int = 10_000, arm: int | str | None = None) -> torch.Ten
     n = _check_n(n)
     lo, hi = TMIN, TMAX
     if arm is not None:
-        k = _arm_index(arm)
+        k = arm_index(arm)
         lo, hi = TMIN + TSPAN * k / 3, TMIN + TSPAN * (k + 1) / 3
     grid = np.linspace(lo, hi, 200_001)
     s = _arc_length(grid)

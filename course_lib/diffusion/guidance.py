@@ -69,7 +69,7 @@ def guided(
     cond: Condition,
     uncond: Condition | None = None,
     guidance_scale: float = 1.0,
-    combine: Callable[[Tensor, Tensor, float], Tensor] = cfg_combine,
+    combine: Callable[[Tensor, Tensor, float], Tensor] | None = None,
 ) -> Callable[[Tensor, Tensor], Tensor]:
     """A denoiser ``(x_t, t) -> output`` that applies classifier-free guidance to ``model``.
 
@@ -77,8 +77,11 @@ def guided(
     (``[2B, ...]``: unconditional first). ``uncond`` is the null condition, or a negative
     prompt's condition. ``w = 1`` (or no ``uncond``) calls the conditional branch alone and
     ``w = 0`` the unconditional one alone, so both equal the plain predictions exactly.
-    ``combine(out_uncond, out_cond, w)``: the rule (:func:`cfg_combine`, or a learner's own).
+    ``combine(out_uncond, out_cond, w)``: the rule (default :func:`cfg_combine`, or a
+    learner's own).
     """
+
+    combine = combine or cfg_combine
 
     def denoise(x: Tensor, t: Tensor) -> Tensor:
         if uncond is None or guidance_scale == 1:

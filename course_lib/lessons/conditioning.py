@@ -28,7 +28,6 @@ from course_lib.config import preset
 from course_lib.data import toy2d
 from course_lib.diffusion import diffusion_loss, guided, last, make_schedule, sample_ddim
 from course_lib.models import TimeMLP
-from course_lib.models.unet import MultiHeadAttention
 from course_lib.t2i.train import text_backbone
 
 ARMS = toy2d.SPIRAL_CLASSES  # ("person", "dog", "cat")
@@ -44,7 +43,7 @@ def spiral_schedule(mode: str | None = None) -> Tensor:
 
 def label_of(arm: int | str) -> int:
     """``"cat"`` or ``2`` -> 2; ``None``-like "no class" is :data:`NULL`."""
-    return toy2d._arm_index(arm)
+    return toy2d.arm_index(arm)
 
 
 def labels(arm: int | str | None, n: int) -> Tensor:
@@ -68,7 +67,8 @@ def train_spiral(
     Returns ``(ema_model, losses)``.
     """
     from course_lib.diffusion import drop_labels
-    from course_lib.train import TrainConfig, random_batches, train
+    from course_lib.lessons.ddpm import fit
+    from course_lib.train import random_batches
 
     p = preset(mode)
     points, arms = toy2d.spiral(p.toy_train_points, seed=seed)
@@ -84,23 +84,10 @@ def train_spiral(
             y = drop_labels(y, cond_dropout, NULL)
         return diffusion_loss(net, x0, ac, {"class_labels": y})
 
-    steps = steps or p.toy_train_steps
-    config = TrainConfig(
-        steps=steps,
-        lr=2e-3,
-        warmup_steps=min(100, steps // 10),
-        lr_schedule="cosine",
-        ema_decay=0.995,
-        seed=seed,
-        progress=progress,
-        desc="conditional spiral",
-    )
-    losses, ema = [], model
     batches = random_batches(points, arms, batch_size=p.toy_batch_size)
-    for step in train(model, loss, batches, config):
-        losses.append(step.loss)
-        ema = step.ema or step.model
-    return ema.eval(), losses  # type: ignore[return-value]
+    steps = steps or p.toy_train_steps
+    ema, losses = fit(model, loss, batches, steps, seed=seed, progress=progress, desc="spiral")
+    return ema, losses  # type: ignore[return-value]
 
 
 @torch.no_grad()
@@ -114,23 +101,6 @@ def field(
     eps = model(where, torch.full((len(where),), t), class_labels=labels(arm, len(where)))
     x0 = (where - (1 - a) ** 0.5 * eps) / a**0.5
     return x0 - where
-
-
-def guided_field(
-    model: nn.Module,
-    where: Tensor,
-    t: int,
-    arm: int | str,
-    guidance: float,
-    negative: int | str | None = None,
-    mode: str | None = None,
-) -> Tensor:
-    """The guided field ``f(x,t) + w (f(x,t,arm) - f(x,t))`` ``[m, 2]``; with ``negative``, the
-    negative arm's field replaces the unconditional one."""
-    from course_lib.diffusion.guidance import cfg_combine
-
-    base = field(model, where, t, negative, mode)
-    return cfg_combine(base, field(model, where, t, arm, mode), guidance)
 
 
 @torch.no_grad()
@@ -148,12 +118,10 @@ def sample_spiral(
     """``n`` points ``[n, 2]`` sampled with DDIM for ``arm`` (``None``: the null label) at
     guidance scale ``guidance``; ``negative`` (an arm) replaces the unconditional branch.
     ``combine``: the guidance rule (default :func:`course_lib.diffusion.cfg_combine`)."""
-    from course_lib.diffusion.guidance import cfg_combine
-
     x = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
     cond = {"class_labels": labels(arm, n)}
     uncond = {"class_labels": labels(negative, n)}
-    denoiser = guided(model, cond, uncond, guidance, combine or cfg_combine)
+    denoiser = guided(model, cond, uncond, guidance, combine)
     return last(sample_ddim(denoiser, x, spiral_schedule(mode), steps))
 
 
@@ -177,24 +145,6 @@ def arm_coverage(points: Tensor, arm: int | str, n_reference: int = 2000) -> flo
 
 
 # ---------------------------------------------------------------- text conditioning on images
-
-
-def attention_modules(model: nn.Module) -> list[MultiHeadAttention]:
-    """The model's cross-attention layers (those whose keys come from the text)."""
-    return [
-        m
-        for name, m in model.named_modules()
-        if isinstance(m, MultiHeadAttention) and name.endswith("cross_attn")
-    ]
-
-
-def use_attention(model: nn.Module, attend: Callable[..., Tensor]) -> nn.Module:
-    """Make every cross-attention layer of ``model`` combine queries, keys and values with
-    ``attend(queries [B, N, C], keys [B, L, C], values [B, L, C], num_heads, mask [B, L])``
-    (the learner's ``cross_attention``); returns ``model``."""
-    for module in attention_modules(model):
-        module.attend = attend
-    return model
 
 
 def binding_probe(clip: Any, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -2,14 +2,14 @@
 
 The loop here is deliberately the bare algorithm of Ho et al. (2020), so a learner can read it
 top to bottom: draw ``t`` and ``ε``, noise with *their* ``q_sample``, score with *their* loss.
-The shapes world comes from the shipped text-to-image model (:func:`prompt_denoiser`), read
-as a noise predictor (:func:`as_epsilon`) so the learner's step can drive it too.
+The shapes world comes from the shipped text-to-image model
+(:meth:`course_lib.t2i.TextToImagePipeline.denoiser`), read as a noise predictor
+(:func:`as_epsilon`) so the learner's step can drive it too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -18,13 +18,9 @@ from course_lib.diffusion import (
     Denoiser,
     PredictionType,
     diffusion_loss,
-    guided,
     timesteps,
     to_eps_x0,
 )
-
-if TYPE_CHECKING:
-    from course_lib.t2i.pipeline import TextToImagePipeline
 
 QSample = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 Loss = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -69,7 +65,26 @@ def train_denoiser(
     Returns ``(ema_model, losses)``: the averaged weights (what to sample with) and the loss of
     every step. ``q_sample`` and ``loss_fn``: see :func:`noise_prediction_loss`.
     """
-    from course_lib.train import TrainConfig, random_batches, train
+    from course_lib.train import random_batches
+
+    loss = noise_prediction_loss(alphas_cumprod, q_sample, loss_fn)
+    batches = random_batches(data, batch_size=batch_size)
+    return fit(model, loss, batches, steps, lr, seed, progress, "denoiser")
+
+
+def fit(
+    model: nn.Module,
+    loss: Callable[[nn.Module, object], Tensor],
+    batches: Callable[[int], object],
+    steps: int,
+    lr: float = 2e-3,
+    seed: int = 0,
+    progress: bool = False,
+    desc: str = "denoiser",
+) -> tuple[nn.Module, list[float]]:
+    """The small denoisers' recipe on the course's loop: AdamW, warmup then cosine decay, an
+    EMA of the weights (decay 0.995). Returns ``(ema_model, losses)``."""
+    from course_lib.train import TrainConfig, train
 
     config = TrainConfig(
         steps=steps,
@@ -79,11 +94,10 @@ def train_denoiser(
         ema_decay=0.995,
         seed=seed,
         progress=progress,
-        desc="denoiser",
+        desc=desc,
     )
-    loss = noise_prediction_loss(alphas_cumprod, q_sample, loss_fn)
     losses, ema = [], model
-    for step in train(model, loss, random_batches(data, batch_size=batch_size), config):
+    for step in train(model, loss, batches, config):
         losses.append(step.loss)
         ema = step.ema or step.model
     return ema.eval(), losses
@@ -130,23 +144,6 @@ def expected_spread(data: Tensor, alphas_cumprod: Tensor, ts: list[int]) -> list
     dim = data[0].numel()
     ac = alphas_cumprod.tolist()
     return [(a * var + (1 - a) * dim) ** 0.5 for a in (ac[t] if t >= 0 else 1.0 for t in ts)]
-
-
-def prompt_denoiser(
-    pipe: TextToImagePipeline, prompts: Sequence[str], guidance: float = 1.0
-) -> Denoiser:
-    """The text-to-image model of ``pipe`` bound to B prompts: ``(x_t [B, 3, S, S], t [B]) ->
-    [B, 3, S, S]``, read as ``pipe.config.prediction_type``. ``guidance`` is classifier-free
-    guidance against the empty prompt, as in the pipeline (1: the plain conditional model).
-    The empty prompt ``""`` asks for nothing: the unconditional model that condition dropout
-    trained, which draws from the whole shapes world."""
-    from course_lib.t2i.model import encode_prompts
-
-    prompts, kind = list(prompts), pipe.config.conditioning
-    cond = encode_prompts(pipe.clip, prompts, pipe.device, kind)
-    empty = [""] * len(prompts)
-    uncond = encode_prompts(pipe.clip, empty, pipe.device, kind) if guidance != 1 else None
-    return guided(pipe.model, cond, uncond, guidance)
 
 
 def as_epsilon(

@@ -18,7 +18,8 @@ from torch import Tensor, nn
 
 from course_lib.data import shapes
 from course_lib.lessons.conditioning import arm_coverage, arm_share, sample_spiral
-from course_lib.metrics.images import adherence, default_judge
+from course_lib.metrics.images import adherence, default_judge, normalized_entropy
+from course_lib.t2i.evaluate import colour_shares, colourless_prompts
 
 
 def spiral_sweep(
@@ -87,7 +88,7 @@ def image_sweep(
         readings = judge(images)
         objects = [o for scene in readings for o in scene["objects"]]
         free = [
-            _entropy([o[a] for o in objects], len(choices))
+            normalized_entropy([o[a] for o in objects], len(choices))
             for a, choices in (("position", shapes.POSITIONS), ("size", shapes.SIZES))
         ]
         rates = adherence(images, texts, judge)
@@ -106,34 +107,17 @@ def image_sweep(
     return rows
 
 
-def _entropy(values: list[str], choices: int) -> float:
-    if not values:
-        return 0.0
-    _, counts = np.unique(values, return_counts=True)
-    p = counts / counts.sum()
-    return float(-(p * np.log(p)).sum() / np.log(choices))
-
-
 def colour_share(images: Tensor, colour: str) -> float:
     """The share of images ``[n, 3, S, S]`` in which the judge reads an object of ``colour``."""
-    readings = default_judge()(images)
-    return float(np.mean([any(o["colour"] == colour for o in r["objects"]) for r in readings]))
+    return colour_shares(images)[colour]
 
 
-def colour_shares(images: Tensor) -> dict[str, float]:
-    """For each colour, the share of images ``[n, 3, S, S]`` with an object of it, most
-    frequent first."""
-    readings = default_judge()(images)
-    shares = {
-        c: float(np.mean([any(o["colour"] == c for o in r["objects"]) for r in readings]))
-        for c in shapes.COLOURS
-    }
-    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
-
-
-def colourless_prompts(n: int, seed: int = 77) -> list[str]:
-    """``n`` prompts that name a size, a shape and a place but no colour."""
-    scenes = shapes.sample_scenes(n, seed, 1, "all")
-    return [
-        f"a {s.objects[0].size} {s.objects[0].shape} at the {s.objects[0].position}" for s in scenes
-    ]
+__all__ = [
+    "colour_share",
+    "colour_shares",
+    "colourless_prompts",
+    "free_prompts",
+    "image_sweep",
+    "spiral_sweep",
+    "within_prompt_diversity",
+]

@@ -107,7 +107,9 @@ def adherence(
     return score_scenes(judge(images), [_spec(a) for a in attributes])
 
 
-def _entropy(values: list[str], choices: int) -> float:
+def normalized_entropy(values: list[str], choices: int) -> float:
+    """The entropy of ``values`` over ``choices`` possible values, divided by its maximum
+    (0: always the same, 1: uniform); NaN for no values."""
     counts = np.array(list(Counter(values).values()), dtype=np.float64)
     if counts.sum() == 0 or choices < 2:
         return math.nan
@@ -131,7 +133,7 @@ def diversity(
         "size": shapes.SIZES,
         "position": shapes.POSITIONS,
     }
-    out = {a: _entropy([o[a] for o in objects], len(choices[a])) for a in ATTRIBUTES}
+    out = {a: normalized_entropy([o[a] for o in objects], len(choices[a])) for a in ATTRIBUTES}
     features = judge.features(images[:max_pairs_images]).double()
     out["feature_distance"] = float(torch.pdist(features).mean()) if len(features) > 1 else 0.0
     return out

@@ -21,6 +21,7 @@ tokens ``encoder_attention_mask`` ``[B, L]`` (1 or True: a real token, 0: paddin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -123,6 +124,23 @@ class MultiHeadAttention(nn.Module):
         if mask is not None:  # a caption with no real token adds nothing (not even the bias)
             out = out * mask.bool().any(dim=1)[:, None, None].to(out.dtype)
         return out
+
+
+def cross_attention_layers(model: nn.Module) -> list[MultiHeadAttention]:
+    """The cross-attention layers of ``model`` (those whose keys come from the text)."""
+    return [
+        m
+        for name, m in model.named_modules()
+        if isinstance(m, MultiHeadAttention) and name.endswith("cross_attn")
+    ]
+
+
+def use_attention(model: nn.Module, attend_fn: Callable[..., Tensor]) -> nn.Module:
+    """Make every cross-attention layer of ``model`` combine queries, keys and values with
+    ``attend_fn`` (same signature as :func:`attend`; notebook 05's exercise); returns ``model``."""
+    for module in cross_attention_layers(model):
+        module.attend = attend_fn
+    return model
 
 
 class Attention(nn.Module):

@@ -154,17 +154,15 @@ def cmd_grid(args: argparse.Namespace) -> int:
     from course_lib.t2i.evaluate import SHOWCASE, showcase
     from course_lib.t2i.pipeline import TextToImagePipeline, save_grid
 
-    pipes: dict[Path | None, TextToImagePipeline] = {}
-    rows = []
-    for prompt in SHOWCASE:  # without --model, two-object prompts go to the two-object model
-        model = args.model or _default_model(prompt)
-        if model not in pipes:
-            pipes[model] = TextToImagePipeline.from_pretrained(model)
-        rows.append(showcase(pipes[model], args.columns, prompts=[prompt]))
+    # without --model, two-object prompts go to the two-object model
+    models = [args.model or _default_model(prompt) for prompt in SHOWCASE]
+    pipes = {m: TextToImagePipeline.from_pretrained(m) for m in dict.fromkeys(models)}
+    rows = [
+        showcase(pipes[m], args.columns, prompts=[p]) for p, m in zip(SHOWCASE, models, strict=True)
+    ]
     path = save_grid(torch.cat(rows), args.out, nrow=args.columns, scale=3)
     print(f"wrote {path}; rows, top to bottom:")
-    for prompt in SHOWCASE:
-        model = args.model or _default_model(prompt)
+    for prompt, model in zip(SHOWCASE, models, strict=True):
         print(f"  {prompt} ({os.path.relpath(model) if model else 'data/t2i_one'})")
     return 0
 

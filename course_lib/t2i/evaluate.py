@@ -101,17 +101,32 @@ def evaluate(
     return rates
 
 
+def colourless_prompts(n: int, seed: int = 77) -> list[str]:
+    """``n`` prompts that name a size, a shape and a place but no colour
+    (``"a small circle at the top left"``)."""
+    scenes = shapes.sample_scenes(n, seed, 1, "all")
+    return [f"a {o.size} {o.shape} at the {o.position}" for s in scenes for o in s.objects[:1]]
+
+
+def colour_shares(images: torch.Tensor) -> dict[str, float]:
+    """For each colour, the share of images ``[n, 3, S, S]`` in which the judge reads an object
+    of it, most frequent first."""
+    readings = default_judge()(images)
+    shares = {
+        c: float(np.mean([any(o["colour"] == c for o in r["objects"]) for r in readings]))
+        for c in shapes.COLOURS
+    }
+    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+
+
 def red_share(
     pipe: Any, n: int = 512, negative: str | None = "red", guidance: float = 3.0, steps: int = 25
 ) -> float:
-    """The share of samples in which the judge reads a red object, for prompts that name no colour
-    (``"a small circle at the top left"``), with or without the negative prompt."""
-    scenes = shapes.sample_scenes(n, 77, 1, "all")
-    prompts = [f"a {o.size} {o.shape} at the {o.position}" for s in scenes for o in s.objects[:1]]
+    """The share of samples in which the judge reads a red object, for :func:`colourless_prompts`,
+    with or without the negative prompt."""
+    prompts = colourless_prompts(n)
     images = sample_many(pipe, prompts, steps=steps, guidance=guidance, negative_prompt=negative)
-    readings = default_judge()(images)
-    red = [any(o["colour"] == "red" for o in scene["objects"]) for scene in readings]
-    return sum(red) / max(1, len(red))
+    return colour_shares(images)["red"]
 
 
 def training_seconds(log: Path) -> dict[int, float]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,19 +98,8 @@ class TextToImagePipeline:
             raise ValueError(f"guidance must be a number >= 0, got {guidance!r}")
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}: expected one of {SAMPLERS}")
-        if negative_prompt is None:
-            negatives = [""] * len(prompts)
-        else:
-            negatives = _prompt_list(negative_prompt, "negative_prompt")
-            if len(negatives) == 1:
-                negatives = negatives * len(prompts)
-            if len(negatives) != len(prompts):
-                raise ValueError(f"{len(negatives)} negative prompts for {len(prompts)} prompts")
         device = self.device
-        kind = self.config.conditioning
-        cond = encode_prompts(self.clip, prompts, device, kind)
-        uncond = encode_prompts(self.clip, negatives, device, kind) if guidance != 1 else None
-        denoiser = guided(self.model, cond, uncond, float(guidance))
+        denoiser = self.denoiser(prompts, negative_prompt, float(guidance))
         size = self.config.image_size
         generator = torch.Generator().manual_seed(seed)
         x = torch.randn(len(prompts), 3, size, size, generator=generator).to(device)
@@ -125,6 +114,29 @@ class TextToImagePipeline:
         else:
             run = sample_ode(denoiser, x, ac, steps, method="heun", clip_sample=clip_sample, **kw)
         return last(run).clamp(-1, 1).float().cpu()
+
+    def denoiser(
+        self,
+        prompts: str | Sequence[str],
+        negative_prompt: str | Sequence[str] | None = None,
+        guidance: float = 1.0,
+    ) -> Callable[[Tensor, Tensor], Tensor]:
+        """The model bound to B prompts: ``(x_t [B, 3, S, S], t [B]) -> [B, 3, S, S]``, read as
+        ``config.prediction_type``, with classifier-free guidance ``guidance`` against the null
+        prompt ``""`` (or the negative prompts; one for all or one per prompt)."""
+        prompts = _prompt_list(prompts, "prompts")
+        if negative_prompt is None:
+            negatives = [""] * len(prompts)
+        else:
+            negatives = _prompt_list(negative_prompt, "negative_prompt")
+            if len(negatives) == 1:
+                negatives = negatives * len(prompts)
+            if len(negatives) != len(prompts):
+                raise ValueError(f"{len(negatives)} negative prompts for {len(prompts)} prompts")
+        device, kind = self.device, self.config.conditioning
+        cond = encode_prompts(self.clip, prompts, device, kind)
+        uncond = encode_prompts(self.clip, negatives, device, kind) if guidance != 1 else None
+        return guided(self.model, cond, uncond, guidance)
 
     # ------------------------------------------------------------------ saving and loading
 

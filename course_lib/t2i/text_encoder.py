@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from course_lib.data import shapes
 from course_lib.diffusion import diffusion_loss
 from course_lib.t2i.model import T2IDenoiser
-from course_lib.t2i.train import caption_batch, text_backbone
+from course_lib.t2i.train import text_backbone, training_captions
 from course_lib.train import TrainConfig, train
 
 
@@ -64,10 +64,7 @@ def train_reader(
     alphas_cumprod = config.alphas_cumprod().float()
 
     def batches(step: int) -> tuple[Tensor, dict[str, Tensor]]:
-        scene_seed = int(torch.randint(2**62, ()).item())
-        scenes, captions = caption_batch(batch_size, scene_seed, config)
-        drop = (torch.rand(batch_size) < config.cond_dropout).tolist()
-        captions = ["" if d else c for c, d in zip(captions, drop, strict=True)]
+        scenes, captions = training_captions(batch_size, config)
         ids, mask = clip.tokenizer.encode(captions)
         images = shapes.render(scenes, config.image_size)
         return images, {"input_ids": ids, "attention_mask": mask.bool()}

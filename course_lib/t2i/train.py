@@ -32,6 +32,7 @@ from course_lib.config import preset as get_preset
 from course_lib.data import shapes
 from course_lib.diffusion import diffusion_loss
 from course_lib.models.clip import CLIP
+from course_lib.models.unet import use_attention
 from course_lib.t2i.model import T2IConfig, T2IDenoiser, encode_prompts
 from course_lib.train import TrainConfig, TrainStep, train
 
@@ -47,16 +48,22 @@ def caption_batch(
     return scenes, [shapes.caption(s, rng) for s in scenes]
 
 
+def training_captions(batch_size: int, config: T2IConfig) -> tuple[list[shapes.Scene], list[str]]:
+    """One training step's scenes and captions, drawn from torch's global generator; each
+    caption becomes the null prompt ``""`` with probability ``config.cond_dropout``."""
+    seed = int(torch.randint(2**62, ()).item())
+    scenes, captions = caption_batch(batch_size, seed, config)
+    drop = (torch.rand(batch_size) < config.cond_dropout).tolist()
+    return scenes, ["" if d else c for c, d in zip(captions, drop, strict=True)]
+
+
 def make_batches(clip: CLIP, config: T2IConfig, batch_size: int):
     """``batches(step) -> (images [B, 3, S, S], condition)`` drawn from torch's global
     generator (seeded per step and rank by the training loop); ``condition`` is
     :func:`encode_prompts`'s dict for ``config.conditioning``."""
 
     def batch(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        seed = int(torch.randint(2**62, ()).item())
-        scenes, captions = caption_batch(batch_size, seed, config)
-        drop = torch.rand(batch_size) < config.cond_dropout
-        captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
+        scenes, captions = training_captions(batch_size, config)
         cond = encode_prompts(clip, captions, conditioning=config.conditioning)
         return shapes.render(scenes, config.image_size), cond
 
@@ -171,8 +178,6 @@ def train_t2i(
     if init is not None:
         init(model)
     if attend is not None:
-        from course_lib.lessons.conditioning import use_attention
-
         use_attention(model, attend)
     if device is not None:
         model.to(device)
