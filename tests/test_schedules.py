@@ -12,12 +12,14 @@ from course_lib.diffusion import (
     diffusion_loss,
     linear_betas,
     log_linear_sigmas,
+    loss_weight,
     make_schedule,
     q_sample,
     sigmas_from_alphas_cumprod,
     timesteps,
     to_eps_x0,
     training_target,
+    velocity,
 )
 
 diffusers = pytest.importorskip("diffusers")
@@ -110,6 +112,38 @@ def test_diffusion_loss_is_the_mse_to_the_noise_at_given_t_and_noise():
 
     expected = ((0.5 * q_sample(x0, t, noise, ac) - noise) ** 2).mean()
     torch.testing.assert_close(diffusion_loss(model, x0, ac, t=t, noise=noise), expected)
+
+
+def test_loss_weight_caps_the_x0_weight_of_each_prediction_type():
+    alpha_bar = torch.tensor([1e-9, 0.5, 0.9, 0.999], dtype=torch.float64)
+    snr = alpha_bar / (1 - alpha_bar)  # [~0, 1, 9, 999]
+    # v weights the x0 error by SNR + 1, epsilon by SNR, x0 by 1; a cap of 5 clips the rest
+    v = loss_weight(alpha_bar, "v_prediction", 5.0)
+    torch.testing.assert_close(v, (5 / (snr + 1)).clamp(max=1).float())
+    assert v[0] == 1.0 and v[1] == 1.0  # the pure-noise end keeps its full weight
+    eps = loss_weight(alpha_bar, "epsilon", 5.0)
+    torch.testing.assert_close(eps, (5 / snr).clamp(max=1).float())
+    assert loss_weight(alpha_bar, "sample", 5.0).eq(1).all()
+    assert loss_weight(alpha_bar, "v_prediction", None).eq(1).all()
+
+
+def test_diffusion_loss_with_a_cap_is_the_weighted_mean_of_per_sample_errors():
+    ac = make_schedule("cosine")
+    x0, noise = torch.randn(4, 3, 2, 2), torch.randn(4, 3, 2, 2)
+    t = torch.tensor([5, 300, 700, 999])
+
+    def model(x_t, t):
+        return 0.3 * x_t
+
+    target = velocity(x0, noise, ac[t].float())
+    per_sample = ((0.3 * q_sample(x0, t, noise, ac) - target) ** 2).flatten(1).mean(1)
+    expected = (loss_weight(ac[t], "v_prediction", 5.0) * per_sample).mean()
+    got = diffusion_loss(
+        model, x0, ac, prediction_type="v_prediction", t=t, noise=noise, max_x0_weight=5.0
+    )
+    torch.testing.assert_close(got, expected)
+    plain = diffusion_loss(model, x0, ac, prediction_type="v_prediction", t=t, noise=noise)
+    assert got < plain  # the nearly clean sample at t = 5 lost most of its weight
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "sample", "v_prediction"])

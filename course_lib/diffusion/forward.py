@@ -83,6 +83,35 @@ def to_eps_x0(
     raise ValueError(f"unknown prediction_type {prediction_type!r}: expected {PREDICTION_TYPES}")
 
 
+def loss_weight(
+    alpha_bar: Tensor, prediction_type: PredictionType, max_x0_weight: float | None
+) -> Tensor:
+    """Per-sample weights ``[B]`` that cap the weight the loss puts on the ``x̂0`` error.
+
+    Each prediction type's MSE weights the squared ``x̂0`` error by its own function of the
+    signal-to-noise ratio ``SNR = ᾱ / (1 - ᾱ)``: ``ε`` by ``SNR``, ``v`` by ``SNR + 1``,
+    ``x0`` by 1. Nearly clean inputs (large SNR) then dominate the ``ε`` and ``v`` losses,
+    though they only ask for fine detail. Capping that weight at ``max_x0_weight`` (the idea of
+    Min-SNR weighting, Hang et al. 2023, applied to ``SNR + 1`` for ``v`` so the pure-noise end
+    keeps its full weight) returns ``min(w, cap) / w``; ``None`` gives ones (the plain loss).
+    """
+    if max_x0_weight is None:
+        return torch.ones_like(alpha_bar, dtype=torch.float32)
+    alpha_bar = alpha_bar.double()
+    snr = alpha_bar / (1 - alpha_bar).clamp(min=1e-20)
+    if prediction_type == "epsilon":
+        w = snr
+    elif prediction_type == "v_prediction":
+        w = snr + 1
+    elif prediction_type == "sample":
+        w = torch.ones_like(snr)
+    else:
+        raise ValueError(
+            f"unknown prediction_type {prediction_type!r}: expected {PREDICTION_TYPES}"
+        )
+    return (w.clamp(max=max_x0_weight) / w.clamp(min=1e-20)).float()
+
+
 def diffusion_loss(
     model: Callable[..., Tensor],
     x0: Tensor,
@@ -91,13 +120,14 @@ def diffusion_loss(
     prediction_type: PredictionType = "epsilon",
     t: Tensor | None = None,
     noise: Tensor | None = None,
+    max_x0_weight: float | None = None,
 ) -> Tensor:
     """The DDPM training loss (Ho et al. 2020, algorithm 1): a scalar.
 
     Draws ``t ~ U{0, ..., N-1}`` (``[B]``) and ``ε ~ N(0, I)`` (``[B, ...]``) from torch's
     global generator unless given, noises ``x0`` with :func:`q_sample` and returns the mean
     squared error between ``model(x_t, t, **cond)`` and the target of ``prediction_type``
-    (``ε`` by default).
+    (``ε`` by default). ``max_x0_weight`` weights each sample by :func:`loss_weight`.
     """
     if t is None:
         t = torch.randint(len(alphas_cumprod), (x0.shape[0],), device=x0.device)
@@ -106,4 +136,8 @@ def diffusion_loss(
     x_t = q_sample(x0, t, noise, alphas_cumprod)
     alpha_bar = alphas_cumprod.to(x0.device)[t]  # [B]
     target = training_target(x0, noise, alpha_bar, prediction_type)
-    return F.mse_loss(model(x_t, t, **(cond or {})).float(), target.float())
+    prediction = model(x_t, t, **(cond or {})).float()
+    if max_x0_weight is None:
+        return F.mse_loss(prediction, target.float())
+    per_sample = (prediction - target.float()).pow(2).flatten(1).mean(1)  # [B]
+    return (loss_weight(alpha_bar, prediction_type, max_x0_weight) * per_sample).mean()
