@@ -242,3 +242,41 @@ def test_training_minutes_add_up_over_resumed_sessions(tmp_path):
     )
     assert training_seconds(log) == {250: 100.0, 500: 200.0, 750: 250.0, 1000: 320.0}
     assert training_seconds(tmp_path / "missing.jsonl") == {}
+
+
+def test_the_context_mixer_starts_as_the_identity_and_then_reads_word_order():
+    from course_lib.t2i.model import ContextMixer
+
+    torch.manual_seed(0)
+    mixer = ContextMixer(width=16, heads=4, layers=2, length=8)
+    states, mask = torch.randn(2, 6, 16), torch.ones(2, 6, dtype=torch.bool)
+    torch.testing.assert_close(mixer(states, mask), states)
+    with torch.no_grad():
+        for p in mixer.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    swapped = states[:, [1, 0, 2, 3, 4, 5]]
+    out, out_swapped = mixer(states, mask), mixer(swapped, mask)
+    # with positions, two words that trade places no longer just trade their states
+    assert (out[:, 0] - out_swapped[:, 1]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="at most 8"):
+        mixer(torch.randn(1, 9, 16), torch.ones(1, 9, dtype=torch.bool))
+
+
+def test_text_layers_need_token_states():
+    with pytest.raises(ValueError, match="conditioning='tokens'"):
+        T2IConfig(text_layers=1, conditioning="pooled")
+
+
+def test_a_model_with_text_layers_round_trips_through_save_and_load(clip, tmp_path):
+    torch.manual_seed(1)
+    config = T2IConfig.for_preset("quick", context_dim=clip.config.text_width)
+    config = T2IConfig.from_dict({**config.as_dict(), "text_layers": 1, "max_x0_weight": 5.0})
+    model = T2IDenoiser(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p)).copy_(p.half().float())
+    pipe = TextToImagePipeline(model, clip)
+    pipe.save_pretrained(tmp_path / "p")
+    again = TextToImagePipeline.from_pretrained(tmp_path / "p", clip=clip)
+    assert again.config.text_layers == 1 and again.config.max_x0_weight == 5.0
+    torch.testing.assert_close(again(PROMPTS, steps=3), pipe(PROMPTS, steps=3))

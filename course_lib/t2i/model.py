@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from course_lib.config import preset as get_preset
 from course_lib.diffusion import make_schedule
+from course_lib.models.clip import Block
 from course_lib.models.unet import UNet, UNetConfig
 
 SCENES = {"one": (1, 1), "two": (2, 2)}  # --scenes: (min_objects, max_objects)
@@ -45,10 +46,13 @@ class T2IConfig:
     num_heads: int = 4
     context_dim: int = 64  # width of the token states (or of the pooled vector)
     conditioning: str = "tokens"  # "tokens": cross-attention over token states; "pooled": 1 vector
+    text_layers: int = 0  # trainable transformer blocks (with positions) over the token states
+    context_length: int = 40  # the most tokens a caption has (the positions those blocks learn)
     schedule: str = "cosine"
     train_timesteps: int = 1000
     prediction_type: str = "v_prediction"
     cond_dropout: float = 0.1  # share of training captions replaced by "" (the null prompt)
+    max_x0_weight: float | None = None  # loss weighting (diffusion.loss_weight); None: plain
     min_objects: int = 1
     max_objects: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
@@ -65,18 +69,25 @@ class T2IConfig:
         if mode == "gpu":  # 64 px scenes of one to three objects
             lo, hi = (1, p.max_objects) if scenes == "two" else (lo, hi)
         chans = tuple(p.unet_channels)
-        unshuffle = 2 if p.image_size >= 32 else 1
+        attention = tuple(i > 0 for i in range(len(chans)))
+        max_x0_weight = None
         if mode == "cpu":
-            chans = (32, 64, 64)  # measured: 1.5 M parameters, ~1 s per batch of 32 on one thread
-        levels = len(chans)
+            # Full resolution with a narrow top level, attention at 8×8 and 4×4 only: 1.5 M
+            # parameters, 0.63 s per batch of 32 on one thread. A pixel-unshuffle stem at half
+            # resolution was 0.46 s but left a 2×2 checkerboard in the background (docs/t2i.md).
+            chans, attention = (16, 32, 64, 64), (False, False, True, True)
+            max_x0_weight = 5.0
+        elif mode == "gpu":
+            attention, max_x0_weight = (False, False, True, True), 5.0
         return cls(
             image_size=p.image_size,
-            unshuffle=unshuffle,
+            unshuffle=1,
             channels=chans,
-            attention_levels=tuple(i > 0 for i in range(levels)),
+            attention_levels=attention,
             context_dim=context_dim,
             conditioning=conditioning,
             train_timesteps=p.train_timesteps,
+            max_x0_weight=max_x0_weight,
             min_objects=lo,
             max_objects=hi,
         )
@@ -101,6 +112,8 @@ class T2IConfig:
             raise ValueError(
                 f"unknown conditioning {self.conditioning!r}: expected one of {CONDITIONING}"
             )
+        if self.text_layers and self.conditioning != "tokens":
+            raise ValueError("text_layers read token states: they need conditioning='tokens'")
 
     def unet_config(self) -> UNetConfig:
         c = 3 * self.unshuffle**2
@@ -119,10 +132,47 @@ class T2IConfig:
         return make_schedule(self.schedule, self.train_timesteps)
 
 
+class ContextMixer(nn.Module):
+    """Trainable transformer blocks over the frozen token states, with learned positions:
+    ``states [B, L, D], mask [B, L] -> [B, L, D]``.
+
+    The frozen CLIP text encoder was trained to pool its states into one caption vector, and
+    its states keep almost no trace of where a word stood (the same word at two positions has
+    cosine ≈ 0.999). In "a red circle and a blue square" nothing then tells the UNet which
+    colour goes with which shape. These blocks see the positions again and can gather each
+    object's words. The positions and each block's output layers start at zero, so training
+    starts from the plain states.
+    """
+
+    def __init__(self, width: int, heads: int, layers: int, length: int) -> None:
+        super().__init__()
+        self.positions = nn.Parameter(torch.zeros(length, width))  # [L_max, D]
+        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(layers))
+        for block in self.blocks:
+            nn.init.zeros_(block.mlp[-1].weight)
+            nn.init.zeros_(block.mlp[-1].bias)
+            nn.init.zeros_(block.attn.out.weight)
+            nn.init.zeros_(block.attn.out.bias)
+
+    def forward(self, states: Tensor, mask: Tensor) -> Tensor:
+        length = states.shape[1]
+        if length > self.positions.shape[0]:
+            raise ValueError(
+                f"{length} tokens per caption, but this model reads at most "
+                f"{self.positions.shape[0]} (its context_length)"
+            )
+        mask = mask.bool()
+        x = states + self.positions[:length]
+        for block in self.blocks:
+            x = block(x, mask)
+        return x
+
+
 class T2IDenoiser(nn.Module):
     """``forward(x_t [B, 3, S, S], t [B], encoder_hidden_states [B, L, D],
     encoder_attention_mask [B, L]) -> [B, 3, S, S]`` (read as ``config.prediction_type``);
-    a ``"pooled"`` model reads ``pooled_condition [B, D]`` instead of the token states."""
+    a ``"pooled"`` model reads ``pooled_condition [B, D]`` instead of the token states. With
+    ``config.text_layers``, a :class:`ContextMixer` reads the token states first."""
 
     def __init__(self, config: T2IConfig) -> None:
         super().__init__()
@@ -134,6 +184,11 @@ class T2IDenoiser(nn.Module):
             )
         self.config = config
         self.unet = UNet(config.unet_config())
+        self.context = None
+        if config.text_layers:
+            self.context = ContextMixer(
+                config.context_dim, config.num_heads, config.text_layers, config.context_length
+            )
 
     def forward(
         self,
@@ -145,6 +200,12 @@ class T2IDenoiser(nn.Module):
     ) -> Tensor:
         r = self.config.unshuffle
         h = F.pixel_unshuffle(x, r) if r > 1 else x  # [B, 3 r², S/r, S/r]
+        if self.context is not None and encoder_hidden_states is not None:
+            if encoder_attention_mask is None:
+                encoder_attention_mask = torch.ones(encoder_hidden_states.shape[:2], dtype=bool)
+            encoder_hidden_states = self.context(
+                encoder_hidden_states, encoder_attention_mask.to(encoder_hidden_states.device)
+            )
         h = self.unet(
             h,
             t,

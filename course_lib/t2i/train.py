@@ -84,12 +84,12 @@ def text_backbone(
     width = shipped.clip.config.text_width
     if conditioning == "pooled":
         width = shipped.clip.config.embed_dim
-    config = replace(shipped.config, conditioning=conditioning, context_dim=width)
+    config = replace(shipped.config, conditioning=conditioning, context_dim=width, text_layers=0)
     text_pathway = (".cross_attn.", ".ln2.", ".pooled_proj.")
     state = {
         k: v.float()
         for k, v in shipped.model.state_dict().items()
-        if not any(part in k for part in text_pathway)
+        if not any(part in k for part in text_pathway) and not k.startswith("context.")
     }
 
     def init(model: torch.nn.Module) -> None:
@@ -111,7 +111,12 @@ def loss_fn_for(config: T2IConfig):
     def loss_fn(model: torch.nn.Module, batch: tuple[torch.Tensor, dict]) -> torch.Tensor:
         images, cond = batch
         return diffusion_loss(
-            model, images, alphas_cumprod, cond, prediction_type=config.prediction_type
+            model,
+            images,
+            alphas_cumprod,
+            cond,
+            prediction_type=config.prediction_type,
+            max_x0_weight=config.max_x0_weight,
         )
 
     return loss_fn
