@@ -195,6 +195,10 @@ def test_quick_preset_trains_and_samples_end_to_end_through_the_cli(tmp_path):
     assert t2i_main(["export", str(run), str(tmp_path / "ship")]) == 0
     shipped = TextToImagePipeline.from_pretrained(tmp_path / "ship")
     assert torch.isfinite(shipped(["a green cross"], steps=2)).all()
+    # shipping again replaces the weights and keeps the folder's README
+    (tmp_path / "ship" / "README.md").write_text("how this model was made\n")
+    assert t2i_main(["export", str(run), str(tmp_path / "ship")]) == 0
+    assert (tmp_path / "ship" / "README.md").read_text() == "how this model was made\n"
 
 
 def _ddp_worker(rank, world, port, directory, results):

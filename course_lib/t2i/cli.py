@@ -6,7 +6,8 @@
     course t2i sample "PROMPT" [--negative TEXT] [--steps N] [--guidance W] [--seed S]
                       [--n K] [--model DIR] --out grid.png
     course t2i grid [--model DIR] --out grid.png   the README's grid of fixed prompts
-    course t2i export RUN_DIR DEST        copy RUN_DIR/pipeline to DEST atomically (to ship)
+    course t2i export RUN_DIR DEST        copy RUN_DIR/pipeline to DEST atomically (to ship;
+                                          DEST's README.md is kept)
 
 Under ``torchrun --nproc_per_node N course t2i train ...`` each process joins the process group
 (NCCL on CUDA, gloo on the CPU) and the core loop trains data-parallel with DDP.
@@ -180,6 +181,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         for name in ("t2i.safetensors", "t2i.json"):
             shutil.copy2(source / name, tmp / name)
             (tmp / name).chmod(0o644)
+        if (dest / "README.md").is_file():  # the folder's description stays with it
+            shutil.copy2(dest / "README.md", tmp / "README.md")
         old = dest.with_name(f".{dest.name}.old")
         if dest.exists():
             os.rename(dest, old)
