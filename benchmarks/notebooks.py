@@ -1,7 +1,12 @@
-"""Notebook run times: every solution notebook, top to bottom on a fresh kernel, per mode."""
+"""Notebook run times: every solution notebook, top to bottom on a fresh kernel, per mode.
+
+``NOTEBOOKS_BENCH_OUT=DIR`` also keeps each executed notebook, with its outputs, as
+``DIR/NAME.MODE.ipynb``, to read what a run printed against what the notebook's text says.
+"""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -18,15 +23,21 @@ def run(ctx: BenchContext) -> list[Table]:
         ["notebook", *modes],
         note="Budgets: quick under 20 s and cpu under 600 s per notebook.",
     )
+    keep = os.environ.get("NOTEBOOKS_BENCH_OUT")
     for path in sorted((ctx.root / "solutions").glob("*/*.ipynb")):
         cells = []
         for mode in modes:
             with tempfile.TemporaryDirectory() as workdir:
                 try:
-                    _, seconds = nbrun.execute(path, mode=mode, workdir=Path(workdir))
+                    done, seconds = nbrun.execute(path, mode=mode, workdir=Path(workdir))
                 except nbrun.NotebookFailed as err:
                     cells.append(f"failed: {str(err).splitlines()[0]}")
                     continue
+            if keep:
+                import nbformat
+
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                nbformat.write(done, Path(keep) / f"{path.stem}.{mode}.ipynb")
             flag = "" if seconds <= BUDGET_SECONDS[mode] else " (over budget)"
             cells.append(f"{seconds:.1f}{flag}")
         table.add(path.parent.name, *cells)
