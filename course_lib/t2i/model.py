@@ -1,5 +1,5 @@
-"""The text-to-image denoiser: the core's cross-attention UNet, read through a pixel-unshuffle stem,
-conditioned on the frozen CLIP text encoder's per-token states.
+"""The text-to-image denoiser: the core's cross-attention UNet, optionally behind a
+pixel-unshuffle stem, conditioned on the frozen CLIP text encoder's per-token states.
 
 ::
 
@@ -7,8 +7,10 @@ conditioned on the frozen CLIP text encoder's per-token states.
         --UNet(t, encoder_hidden_states [B, L, D], encoder_attention_mask [B, L])-->
         [B, 3 r², S/r, S/r] --pixel_shuffle(r)--> prediction [B, 3, S, S]
 
-``r = 1`` is a plain pixel-space UNet; ``r = 2`` runs the UNet at half resolution, about three
-times the training steps per minute at 32 px on one CPU thread (``benchmarks/t2i.py``).
+``r = 1`` (every preset) is a plain pixel-space UNet. ``r = 2`` runs the UNet at half
+resolution, about three times the training steps per minute at 32 px on one CPU thread, but
+leaves a 2×2 checkerboard in the background (``docs/t2i.md``); ``data/t2i_two`` still uses it.
+With ``text_layers``, a :class:`ContextMixer` re-reads the token states with word positions.
 
 The noise schedule and what the model predicts live in :class:`T2IConfig` too, so a checkpoint
 says how to sample it. The defaults fix the ends of the schedule (Lin et al. 2024): a cosine
