@@ -85,11 +85,11 @@ def text_backbone(
     if conditioning == "pooled":
         width = shipped.clip.config.embed_dim
     config = replace(shipped.config, conditioning=conditioning, context_dim=width, text_layers=0)
-    text_pathway = (".cross_attn.", ".ln2.", ".pooled_proj.")
+    text_pathway = (".cross_attn.", ".ln2.", ".pooled_proj.", "context.")
     state = {
         k: v.float()
         for k, v in shipped.model.state_dict().items()
-        if not any(part in k for part in text_pathway) and not k.startswith("context.")
+        if not any(part in k for part in text_pathway)
     }
 
     def init(model: torch.nn.Module) -> None:
