@@ -36,8 +36,10 @@ def page(tmp_path_factory):
 def test_notebook_00_renders_in_the_browser(page):
     heading = page.locator(".jp-Notebook .jp-MarkdownOutput h1").first.inner_text()
     assert heading.startswith("00 · Setup")
-    # JupyterLab renders only the cells near the viewport, so count at least the first few
-    assert page.locator(".jp-Notebook .jp-Cell").count() >= 3
+    # JupyterLab renders cells lazily, and only those near the viewport: wait for the first few
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    cells.nth(2).wait_for(state="attached")
+    assert cells.count() >= 3
 
 
 def test_running_notebook_00_shows_the_doctor_and_a_working_widget(page):
