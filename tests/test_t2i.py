@@ -284,3 +284,48 @@ def test_a_model_with_text_layers_round_trips_through_save_and_load(clip, tmp_pa
     again = TextToImagePipeline.from_pretrained(tmp_path / "p", clip=clip)
     assert again.config.text_layers == 1 and again.config.max_x0_weight == 5.0
     torch.testing.assert_close(again(PROMPTS, steps=3), pipe(PROMPTS, steps=3))
+
+
+def test_eval_prompts_score_a_relational_caption_on_its_relation_not_on_unstated_cells():
+    from course_lib.data import shapes
+    from course_lib.metrics.images import score
+    from course_lib.t2i.evaluate import eval_prompts
+
+    prompts, specs = eval_prompts(64, "heldout", objects=2)
+    relational = [(p, s) for p, s in zip(prompts, specs, strict=True) if s["relations"]]
+    assert 0 < len(relational) < len(prompts)
+    prompt, spec = relational[0]
+    assert all(o["position"] is None for o in spec["objects"])
+    # the same two objects in other cells that keep the relation score full marks
+    (i, relation, k), objects = spec["relations"][0], spec["objects"]
+    cells = {
+        "left of": ("left", "right"), "right of": ("right", "left"),
+        "above": ("top", "bottom"), "below": ("bottom", "top"),
+    }[relation]  # fmt: skip
+    moved = [dict(o) for o in objects]
+    moved[i]["position"], moved[k]["position"] = cells
+    assert relation in shapes.relations_between(*cells)
+    assert score(spec, {"objects": moved, "relations": []})["all"] == (1, 1), prompt
+
+
+def test_a_run_can_start_from_a_saved_model_and_add_text_layers(pipe, tmp_path):
+    from course_lib.t2i.train import warm_start
+
+    pipe.save_pretrained(tmp_path / "start")
+    run = tmp_path / "run"
+    args = ["train", "--preset", "quick", "--out", str(run), "--steps", "1", "--no-progress"]
+    assert t2i_main([*args, "--init-from", str(tmp_path / "start"), "--text-layers", "1"]) == 0
+    meta = json.loads((run / "pipeline" / "t2i.json").read_text())
+    assert meta["model_config"]["text_layers"] == 1 and meta["train"]["init_from"] == str(
+        tmp_path / "start"
+    )
+    # before any step the warm-started model is the saved one: the new mixer adds nothing
+    model = T2IDenoiser(T2IConfig.from_dict(meta["model_config"]))
+    warm_start(tmp_path / "start", clip=pipe.clip)(model)
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([500, 20])
+    cond = encode_prompts(pipe.clip, PROMPTS)
+    torch.testing.assert_close(model(x, t, **cond), pipe.model(x, t, **cond))
+    # a saved model of another size does not fit, and says so
+    wider = T2IConfig.from_dict({**pipe.config.as_dict(), "channels": [16, 48]})
+    with pytest.raises(ValueError, match="does not fit this model"):
+        warm_start(tmp_path / "start", clip=pipe.clip)(T2IDenoiser(wider))

@@ -2,7 +2,7 @@
 
     course t2i train --preset quick|cpu|gpu [--scenes one|two] [--out DIR] [--resume]
                      [--steps N] [--batch-size B] [--lr LR] [--lr-schedule constant|cosine]
-                     [--threads T] [--checkpoint-every K]
+                     [--threads T] [--checkpoint-every K] [--text-layers N] [--init-from DIR]
     course t2i sample "PROMPT" [--negative TEXT] [--steps N] [--guidance W] [--seed S]
                       [--n K] [--model DIR] --out grid.png
     course t2i grid [--model DIR] --out grid.png   the README's grid of fixed prompts
@@ -46,6 +46,18 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, default=None)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--text-layers",
+        type=int,
+        default=0,
+        help="trainable transformer blocks with word positions over CLIP's token states",
+    )
+    t.add_argument(
+        "--init-from",
+        default=None,
+        metavar="DIR",
+        help="start from a saved pipeline's weights (e.g. data/t2i_one) instead of from scratch",
+    )
     t.add_argument("--no-progress", action="store_true")
     s = sub.add_parser("sample", help="sample images for a prompt into a PNG grid")
     s.add_argument("prompt")
@@ -108,6 +120,8 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
             progress=not args.no_progress,
             device=device,
             command=command,
+            text_layers=args.text_layers,
+            init_from=args.init_from,
         ):
             pass
         if final is not None:

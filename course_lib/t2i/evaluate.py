@@ -55,10 +55,14 @@ def showcase(
 def eval_prompts(
     n: int, split: str = "heldout", objects: int = 1, seed: int = 1234
 ) -> tuple[list[str], list[dict]]:
-    """``n`` complete captions and the attributes of the scenes they describe."""
+    """``n`` complete captions of fresh scenes and what each caption asks for (its
+    :func:`~course_lib.data.shapes.parse_caption`). A two-object caption that places its
+    objects by a relation ("a red circle left of a blue square") asks for the relation, not
+    for the cells the scene happened to use, so it is scored on what it states."""
     scenes = shapes.sample_scenes(n, seed, objects, split, min_objects=objects)
     rng = np.random.default_rng([seed, 3])
-    return [shapes.caption(s, rng, complete=True) for s in scenes], [s.attributes() for s in scenes]
+    prompts = [shapes.caption(s, rng, complete=True) for s in scenes]
+    return prompts, [shapes.parse_caption(p) for p in prompts]
 
 
 def sample_many(

@@ -61,9 +61,15 @@ class T2IConfig:
 
     @classmethod
     def for_preset(
-        cls, mode: str, scenes: str = "one", context_dim: int = 64, conditioning: str = "tokens"
+        cls,
+        mode: str,
+        scenes: str = "one",
+        context_dim: int = 64,
+        conditioning: str = "tokens",
+        text_layers: int = 0,
     ) -> T2IConfig:
-        """The model sized by the preset table (``course_lib.config``) for ``mode``."""
+        """The model sized by the preset table (``course_lib.config``) for ``mode``, with
+        ``text_layers`` :class:`ContextMixer` blocks over the token states."""
         p = get_preset(mode)
         if scenes not in SCENES:
             raise ValueError(f"unknown scenes {scenes!r}: expected one of {', '.join(SCENES)}")
@@ -88,6 +94,7 @@ class T2IConfig:
             attention_levels=attention,
             context_dim=context_dim,
             conditioning=conditioning,
+            text_layers=text_layers,
             train_timesteps=p.train_timesteps,
             max_x0_weight=max_x0_weight,
             min_objects=lo,
@@ -114,6 +121,8 @@ class T2IConfig:
             raise ValueError(
                 f"unknown conditioning {self.conditioning!r}: expected one of {CONDITIONING}"
             )
+        if self.text_layers < 0:
+            raise ValueError(f"text_layers must be 0 or more, got {self.text_layers}")
         if self.text_layers and self.conditioning != "tokens":
             raise ValueError("text_layers read token states: they need conditioning='tokens'")
 

@@ -105,6 +105,30 @@ def text_backbone(
     return config, init
 
 
+def warm_start(path: str | Path, clip: Any = None) -> Callable[[torch.nn.Module], None]:
+    """``init(model)`` loading a saved pipeline's weights (e.g. ``data/t2i_one``) into a model
+    of the same UNet. Parts the saved model lacks (a :class:`ContextMixer` added with
+    ``text_layers``) keep their fresh start, which for the mixer is the identity; so training
+    starts from the saved model's images and learns what is new (two objects, binding)."""
+    from course_lib.t2i.pipeline import TextToImagePipeline
+
+    saved = TextToImagePipeline.from_pretrained(path, clip=clip)
+    state = {k: v.float() for k, v in saved.model.state_dict().items()}
+
+    def init(model: torch.nn.Module) -> None:
+        own = model.state_dict()
+        unknown = [k for k in state if k not in own]
+        misshaped = [k for k in state if k in own and own[k].shape != state[k].shape]
+        if unknown or misshaped:
+            raise ValueError(
+                f"{path} does not fit this model: weights it lacks {unknown[:3]}, "
+                f"of another shape {misshaped[:3]} (start from a model of the same preset)"
+            )
+        model.load_state_dict(state, strict=False)
+
+    return init
+
+
 def loss_fn_for(config: T2IConfig):
     alphas_cumprod = config.alphas_cumprod().float()
 
@@ -142,6 +166,8 @@ def train_t2i(
     attend: Any = None,
     init: Any = None,
     config: T2IConfig | None = None,
+    text_layers: int = 0,
+    init_from: str | Path | None = None,
 ) -> Iterator[TrainStep]:
     """Train a text-to-image model in ``mode``'s preset; yields the core loop's steps.
 
@@ -153,7 +179,9 @@ def train_t2i(
     instead of its token states (notebook 05 compares the two); ``attend`` replaces the
     cross-attention function (:func:`course_lib.models.unet.attend`; notebook 05's exercise);
     ``init(model)`` sets the starting weights (default: a fresh model from ``seed``);
-    ``config`` replaces the preset's model (its image size, width and conditioning).
+    ``config`` replaces the preset's model (its image size, width and conditioning);
+    ``text_layers`` adds a :class:`~course_lib.t2i.model.ContextMixer` of that many blocks;
+    ``init_from`` starts from a saved pipeline's weights (:func:`warm_start`).
     """
     from course_lib.t2i.pipeline import TextToImagePipeline
 
@@ -161,7 +189,13 @@ def train_t2i(
     clip = clip or CLIP.load()
     if config is None:
         width = clip.config.text_width if conditioning == "tokens" else clip.config.embed_dim
-        config = T2IConfig.for_preset(p.mode, scenes, context_dim=width, conditioning=conditioning)
+        config = T2IConfig.for_preset(
+            p.mode, scenes, context_dim=width, conditioning=conditioning, text_layers=text_layers
+        )
+    if init_from is not None:
+        if init is not None:
+            raise ValueError("give init or init_from, not both")
+        init = warm_start(init_from, clip)
     out = Path(out or f"runs/t2i_{scenes}_{p.mode}")
     total = steps or p.t2i_train_steps
     every = checkpoint_every if checkpoint_every is not None else max(1, min(250, total // 4))
@@ -195,6 +229,7 @@ def train_t2i(
         "lr_schedule": lr_schedule,
         "seed": seed,
         "command": command,
+        "init_from": None if init_from is None else str(init_from),
     }
     started = time.time()
     for step in train(
