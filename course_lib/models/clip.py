@@ -227,6 +227,17 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+def add_positions(x: torch.Tensor, positions: torch.Tensor, reader: str) -> torch.Tensor:
+    """``x [B, L, D] + positions[:L]`` for learned ``positions [L_max, D]``; a caption longer
+    than ``L_max`` raises ValueError naming ``reader`` (what reads it)."""
+    length, most = x.shape[1], positions.shape[0]
+    if length > most:
+        raise ValueError(
+            f"{length} tokens per caption, but {reader} reads at most {most} (its context_length)"
+        )
+    return x + positions[:length]
+
+
 class TextEncoder(nn.Module):
     """A small bidirectional transformer over token ids.
 
@@ -247,14 +258,8 @@ class TextEncoder(nn.Module):
         self.norm = nn.LayerNorm(config.text_width)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        l = ids.shape[1]
-        if l > self.position_embedding.shape[0]:
-            raise ValueError(
-                f"{l} tokens per caption, but this text encoder reads at most "
-                f"{self.position_embedding.shape[0]} (its context_length)"
-            )
         mask = mask.bool()
-        x = self.token_embedding(ids) + self.position_embedding[:l]  # [B, L, D]
+        x = add_positions(self.token_embedding(ids), self.position_embedding, "this text encoder")
         for block in self.blocks:
             x = block(x, mask)
         states = self.norm(x)  # [B, L, D]

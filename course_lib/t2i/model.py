@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from course_lib.config import preset as get_preset
 from course_lib.diffusion import make_schedule
-from course_lib.models.clip import Block
+from course_lib.models.clip import Block, add_positions
 from course_lib.models.unet import UNet, UNetConfig
 
 SCENES = {"one": (1, 1), "two": (2, 2)}  # --scenes: (min_objects, max_objects)
@@ -166,14 +166,8 @@ class ContextMixer(nn.Module):
             nn.init.zeros_(block.attn.out.bias)
 
     def forward(self, states: Tensor, mask: Tensor) -> Tensor:
-        length = states.shape[1]
-        if length > self.positions.shape[0]:
-            raise ValueError(
-                f"{length} tokens per caption, but this model reads at most "
-                f"{self.positions.shape[0]} (its context_length)"
-            )
         mask = mask.bool()
-        x = states + self.positions[:length]
+        x = add_positions(states, self.positions, "this model")  # [B, L, D]
         for block in self.blocks:
             x = block(x, mask)
         return x
