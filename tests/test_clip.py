@@ -121,6 +121,12 @@ def test_encode_text_defaults_the_mask_to_the_non_padding_tokens(model, tokenize
     assert torch.allclose(model.encode_text(ids)[1], model.encode_text(ids, mask)[1])
 
 
+def test_encode_text_refuses_more_tokens_than_its_context_length(model, tokenizer):
+    too_long = torch.ones(1, model.config.context_length + 1, dtype=torch.long)
+    with pytest.raises(ValueError, match="41 tokens per caption, but this text encoder reads at"):
+        model.encode_text(too_long, torch.ones_like(too_long, dtype=torch.bool))
+
+
 def test_an_image_embeds_the_same_alone_or_in_a_batch(model):
     images = torch.rand(6, 3, 16, 16) * 2 - 1
     assert torch.allclose(model.encode_image(images[:1]), model.encode_image(images)[:1], atol=1e-5)
