@@ -329,3 +329,64 @@ def test_a_run_can_start_from_a_saved_model_and_add_text_layers(pipe, tmp_path):
     wider = T2IConfig.from_dict({**pipe.config.as_dict(), "channels": [16, 48]})
     with pytest.raises(ValueError, match="does not fit this model"):
         warm_start(tmp_path / "start", clip=pipe.clip)(T2IDenoiser(wider))
+
+
+def _latent_pipeline(clip):
+    """A tiny latent model: 16 px images as 8 × 8 × 4 latents of a (random) autoencoder."""
+    from course_lib.t2i.autoencoder import Autoencoder, AutoencoderConfig
+
+    torch.manual_seed(2)
+    ae = Autoencoder(AutoencoderConfig(channels=(8, 16), scale=1.7)).eval().requires_grad_(False)
+    base = T2IConfig.for_preset("quick", context_dim=clip.config.text_width).as_dict()
+    config = T2IConfig.from_dict({**base, "latent_channels": 4, "latent_factor": 2})
+    return TextToImagePipeline(T2IDenoiser(config), clip, autoencoder=ae), ae
+
+
+def test_a_latent_model_denoises_latents_and_returns_decoded_images(clip, tmp_path):
+    pipe, ae = _latent_pipeline(clip)
+    assert pipe.config.sample_shape == (4, 8, 8)
+    images = pipe(PROMPTS, steps=2, seed=1)
+    assert images.shape == (2, 3, 16, 16) and images.abs().max() <= 1
+    # the pipeline's images are the autoencoder's decoding of the sampler's last latents
+    latents = last(sample_ddim(pipe.denoiser(PROMPTS, guidance=3.0), torch.randn(
+        2, 4, 8, 8, generator=torch.Generator().manual_seed(1)), pipe.alphas_cumprod, 2,
+        prediction_type="v_prediction"))  # fmt: skip
+    torch.testing.assert_close(images, ae.from_latents(latents))
+    with pytest.raises(ValueError, match="needs its autoencoder"):
+        TextToImagePipeline(pipe.model, clip)
+
+
+def test_a_latent_model_trains_and_pins_its_autoencoder(clip, tmp_path):
+    from course_lib.t2i.autoencoder import Autoencoder, AutoencoderConfig
+
+    pipe, _ = _latent_pipeline(clip)
+    ae_dir = tmp_path / "ae"
+    Autoencoder(AutoencoderConfig(channels=(8, 16), scale=1.7)).save(ae_dir)
+    ae = Autoencoder.load(ae_dir)
+    run = tmp_path / "run"
+    steps = list(train_t2i("quick", out=run, config=pipe.config, autoencoder=ae, progress=False))
+    assert len(steps) == 4 and math.isfinite(steps[-1].loss)
+    again = TextToImagePipeline.from_pretrained(run / "pipeline", clip=clip, autoencoder=ae)
+    assert again(PROMPTS[:1], steps=2).shape == (1, 3, 16, 16)
+    other = Autoencoder(AutoencoderConfig(channels=(8, 16)))
+    other.save(tmp_path / "other")
+    with pytest.raises(CheckpointError, match="latents of the autoencoder"):
+        TextToImagePipeline.from_pretrained(
+            run / "pipeline", clip=clip, autoencoder=Autoencoder.load(tmp_path / "other")
+        )
+    # an autoencoder of another shape does not fit the model
+    with pytest.raises(ValueError, match="4-channel latents 4× smaller"):
+        TextToImagePipeline(pipe.model, clip, autoencoder=Autoencoder())
+
+
+def test_the_gpu_preset_is_a_latent_model_of_the_shipped_autoencoders_shape():
+    from course_lib.t2i.autoencoder import SHIPPED
+
+    config = T2IConfig.for_preset("gpu", "two")
+    assert config.image_size == 64 and config.max_objects == 3
+    assert config.sample_shape == (SHIPPED.latent_channels, 16, 16)
+    model = T2IDenoiser(T2IConfig.from_dict({**config.as_dict(), "context_dim": 32}))
+    x = torch.randn(1, *config.sample_shape)
+    states, mask = torch.randn(1, 5, 32), torch.ones(1, 5, dtype=torch.bool)
+    assert model(x, torch.tensor([999]), states, mask).shape == x.shape
+    assert T2IConfig.for_preset("cpu").sample_shape == (3, 32, 32)

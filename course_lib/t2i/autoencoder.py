@@ -164,6 +164,18 @@ def autoencoder_loss(model: nn.Module, images: Tensor) -> Tensor:
     return F.mse_loss(reconstruction.float(), images.float()) + weight * kl.float()
 
 
+def check_fits(autoencoder: Autoencoder, config: Any) -> None:
+    """Raise ValueError unless ``autoencoder`` makes the latents a
+    :class:`~course_lib.t2i.model.T2IConfig` ``config`` denoises."""
+    ours = (autoencoder.config.latent_channels, autoencoder.factor)
+    wanted = (config.latent_channels, config.latent_factor)
+    if ours != wanted:
+        raise ValueError(
+            f"the autoencoder makes {ours[0]}-channel latents {ours[1]}× smaller than the "
+            f"image, but the model denoises {wanted[0]}-channel latents {wanted[1]}× smaller"
+        )
+
+
 # ---------------------------------------------------------------- training and measuring
 
 

@@ -11,6 +11,9 @@ pixel-unshuffle stem, conditioned on the frozen CLIP text encoder's per-token st
 resolution, about three times the training steps per minute at 32 px on one CPU thread, but
 leaves a 2×2 checkerboard in the background (``docs/t2i.md``); ``data/t2i_two`` still uses it.
 With ``text_layers``, a :class:`ContextMixer` re-reads the token states with word positions.
+With ``latent_channels`` (the ``gpu`` preset) the UNet denoises the latents of the frozen
+autoencoder (:mod:`course_lib.t2i.autoencoder`: ``[B, 4, S/4, S/4]`` for ``[B, 3, S, S]``
+images) instead of pixels, and the pipeline decodes its samples.
 
 The noise schedule and what the model predicts live in :class:`T2IConfig` too, so a checkpoint
 says how to sample it. The defaults fix the ends of the schedule (Lin et al. 2024): a cosine
@@ -57,7 +60,18 @@ class T2IConfig:
     max_x0_weight: float | None = None  # loss weighting (diffusion.loss_weight); None: plain
     min_objects: int = 1
     max_objects: int = 1
+    latent_channels: int = 0  # 0: pixel space; else the autoencoder's latent channels
+    latent_factor: int = 1  # how many times smaller than the image the latent is, per side
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """What the denoiser reads and writes, per sample: ``(3, S, S)`` pixels or
+        ``(latent_channels, S / latent_factor, S / latent_factor)`` latents."""
+        if self.latent_channels:
+            side = self.image_size // self.latent_factor
+            return (self.latent_channels, side, side)
+        return (3, self.image_size, self.image_size)
 
     @classmethod
     def for_preset(
@@ -79,12 +93,21 @@ class T2IConfig:
         chans = tuple(p.unet_channels)
         attention = tuple(i > 0 for i in range(len(chans)))
         max_x0_weight = None
+        latent_channels, latent_factor = 0, 1
         if mode == "cpu":
             # Full resolution with a narrow top level, attention at 8×8 and 4×4 only: 1.5 M
             # parameters, 0.63 s per batch of 32 on one thread. A pixel-unshuffle stem at half
             # resolution was 0.46 s but left a 2×2 checkerboard in the background (docs/t2i.md).
             chans, attention = (16, 32, 64, 64), (False, False, True, True)
             max_x0_weight = 5.0
+        elif mode == "gpu" and p.t2i_latent:
+            # 64 px images as the shipped autoencoder's 16 × 16 × 4 latents; attention at
+            # 8 × 8 and below
+            from course_lib.t2i.autoencoder import SHIPPED
+
+            latent_channels = SHIPPED.latent_channels
+            latent_factor = 2 ** (len(SHIPPED.channels) - 1)
+            attention, max_x0_weight = (False, True, True, True), 5.0
         elif mode == "gpu":
             attention, max_x0_weight = (False, False, True, True), 5.0
         return cls(
@@ -99,6 +122,8 @@ class T2IConfig:
             max_x0_weight=max_x0_weight,
             min_objects=lo,
             max_objects=hi,
+            latent_channels=latent_channels,
+            latent_factor=latent_factor,
         )
 
     @classmethod
@@ -121,13 +146,18 @@ class T2IConfig:
             raise ValueError(
                 f"unknown conditioning {self.conditioning!r}: expected one of {CONDITIONING}"
             )
+        if self.latent_channels and self.image_size % self.latent_factor:
+            raise ValueError(
+                f"image_size {self.image_size} must be divisible by latent_factor "
+                f"{self.latent_factor}"
+            )
         if self.text_layers < 0:
             raise ValueError(f"text_layers must be 0 or more, got {self.text_layers}")
         if self.text_layers and self.conditioning != "tokens":
             raise ValueError("text_layers read token states: they need conditioning='tokens'")
 
     def unet_config(self) -> UNetConfig:
-        c = 3 * self.unshuffle**2
+        c = self.sample_shape[0] * self.unshuffle**2
         tokens = self.conditioning == "tokens"
         return UNetConfig(
             in_channels=c,
@@ -174,17 +204,18 @@ class ContextMixer(nn.Module):
 
 
 class T2IDenoiser(nn.Module):
-    """``forward(x_t [B, 3, S, S], t [B], encoder_hidden_states [B, L, D],
-    encoder_attention_mask [B, L]) -> [B, 3, S, S]`` (read as ``config.prediction_type``);
-    a ``"pooled"`` model reads ``pooled_condition [B, D]`` instead of the token states. With
+    """``forward(x_t [B, C, s, s], t [B], encoder_hidden_states [B, L, D],
+    encoder_attention_mask [B, L]) -> [B, C, s, s]`` (read as ``config.prediction_type``),
+    where ``(C, s, s)`` is ``config.sample_shape`` (pixels ``[3, S, S]``, or latents); a
+    ``"pooled"`` model reads ``pooled_condition [B, D]`` instead of the token states. With
     ``config.text_layers``, a :class:`ContextMixer` reads the token states first."""
 
     def __init__(self, config: T2IConfig) -> None:
         super().__init__()
-        size, r = config.image_size, config.unshuffle
+        size, r = config.sample_shape[-1], config.unshuffle
         if size % (r * 2 ** (len(config.channels) - 1)):
             raise ValueError(
-                f"image_size {size} must be divisible by unshuffle × 2^(levels - 1) = "
+                f"the denoised side {size} must be divisible by unshuffle × 2^(levels - 1) = "
                 f"{r * 2 ** (len(config.channels) - 1)}"
             )
         self.config = config
@@ -204,7 +235,7 @@ class T2IDenoiser(nn.Module):
         pooled_condition: Tensor | None = None,
     ) -> Tensor:
         r = self.config.unshuffle
-        h = F.pixel_unshuffle(x, r) if r > 1 else x  # [B, 3 r², S/r, S/r]
+        h = F.pixel_unshuffle(x, r) if r > 1 else x  # [B, C r², s/r, s/r]
         if self.context is not None and encoder_hidden_states is not None:
             if encoder_attention_mask is None:
                 encoder_attention_mask = torch.ones(encoder_hidden_states.shape[:2], dtype=bool)
@@ -218,7 +249,7 @@ class T2IDenoiser(nn.Module):
             encoder_attention_mask=encoder_attention_mask,
             pooled_condition=pooled_condition,
         )
-        return F.pixel_shuffle(h, r) if r > 1 else h  # [B, 3, S, S]
+        return F.pixel_shuffle(h, r) if r > 1 else h  # [B, C, s, s]
 
 
 def parameter_count(model: nn.Module) -> int:

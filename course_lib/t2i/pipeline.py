@@ -13,7 +13,8 @@ dropout trained); a negative prompt takes its place, so samples are pushed away 
 A saved pipeline is a folder: ``t2i.safetensors`` (half precision) and ``t2i.json`` (the
 :class:`T2IConfig`, the SHA-256 of the CLIP checkpoint it reads and of its vocabulary, the
 vocabulary itself, and how it was trained). Loading checks all of them and names the file
-that is missing, corrupt or mismatched.
+that is missing, corrupt or mismatched. A latent model (the ``gpu`` preset) also records the
+SHA-256 of the autoencoder whose latents it denoises, and decodes its samples with it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from torch import Tensor
 from course_lib.diffusion import guided, last, sample_ddim, sample_ddpm, sample_ode
 from course_lib.models.clip import CLIP, vocab_hash
 from course_lib.paths import data_path
+from course_lib.t2i.autoencoder import Autoencoder, check_fits
 from course_lib.t2i.model import T2IConfig, T2IDenoiser, encode_prompts
 from course_lib.train import CheckpointError, load_weights, save_weights
 
@@ -49,13 +51,25 @@ def _prompt_list(prompts: object, name: str) -> list[str]:
 
 
 class TextToImagePipeline:
-    """A trained :class:`T2IDenoiser` and the frozen CLIP text encoder it reads."""
+    """A trained :class:`T2IDenoiser`, the frozen CLIP text encoder it reads and, for a latent
+    model, the frozen autoencoder that decodes its samples."""
 
-    def __init__(self, model: T2IDenoiser, clip: CLIP, meta: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        model: T2IDenoiser,
+        clip: CLIP,
+        meta: dict[str, Any] | None = None,
+        autoencoder: Autoencoder | None = None,
+    ):
         if clip.tokenizer is None:
             raise ValueError("the CLIP model needs its tokenizer")
+        if model.config.latent_channels:
+            if autoencoder is None:
+                raise ValueError("a latent model (config.latent_channels) needs its autoencoder")
+            check_fits(autoencoder, model.config)
         self.model = model.eval()
         self.clip = clip.eval()
+        self.autoencoder = autoencoder.eval() if model.config.latent_channels else None
         self.config: T2IConfig = model.config
         self.meta = meta or {}
         self.alphas_cumprod = self.config.alphas_cumprod()
@@ -66,6 +80,8 @@ class TextToImagePipeline:
 
     def to(self, device: str | torch.device) -> TextToImagePipeline:
         self.model.to(device)
+        if self.autoencoder is not None:
+            self.autoencoder.to(device)
         return self
 
     # ------------------------------------------------------------------ sampling
@@ -81,13 +97,15 @@ class TextToImagePipeline:
         *,
         sampler: str = "ddim",
         spacing: str = "trailing",
-        clip_sample: float | None = 1.0,
+        clip_sample: float | str | None = "auto",
     ) -> Tensor:
         """Images ``[B, 3, S, S]`` in ``[-1, 1]`` (on the CPU) for B prompts.
 
         ``negative_prompt``: one string for every prompt, or one per prompt. ``steps``: model
         evaluations of the sampler (``ddim``, deterministic; ``ddpm``; or ``heun``, 2 per step).
         ``seed`` fixes the starting noise: the same seed gives the same images.
+        ``clip_sample`` clamps each step's x̂0 to ``[-c, c]`` (None: never); ``"auto"`` is 1
+        for pixels and None for latents, which are not bounded.
         """
         prompts = _prompt_list(prompts, "prompts")
         if isinstance(steps, bool) or not isinstance(steps, int):
@@ -100,9 +118,13 @@ class TextToImagePipeline:
             raise ValueError(f"unknown sampler {sampler!r}: expected one of {SAMPLERS}")
         device = self.device
         denoiser = self.denoiser(prompts, negative_prompt, float(guidance))
-        size = self.config.image_size
+        if clip_sample == "auto":
+            clip_sample = None if self.config.latent_channels else 1.0
+        if clip_sample is not None and not isinstance(clip_sample, int | float):
+            raise ValueError(f"clip_sample must be a number, None or 'auto', got {clip_sample!r}")
         generator = torch.Generator().manual_seed(seed)
-        x = torch.randn(len(prompts), 3, size, size, generator=generator).to(device)
+        shape = (len(prompts), *self.config.sample_shape)
+        x = torch.randn(shape, generator=generator).to(device)
         kw = dict(spacing=spacing, prediction_type=self.config.prediction_type)
         ac = self.alphas_cumprod
         if sampler == "ddim":
@@ -113,7 +135,10 @@ class TextToImagePipeline:
             )
         else:
             run = sample_ode(denoiser, x, ac, steps, method="heun", clip_sample=clip_sample, **kw)
-        return last(run).clamp(-1, 1).float().cpu()
+        x0 = last(run)
+        if self.autoencoder is not None:
+            x0 = self.autoencoder.from_latents(x0)  # [B, 3, S, S]
+        return x0.clamp(-1, 1).float().cpu()
 
     def denoiser(
         self,
@@ -121,7 +146,8 @@ class TextToImagePipeline:
         negative_prompt: str | Sequence[str] | None = None,
         guidance: float = 1.0,
     ) -> Callable[[Tensor, Tensor], Tensor]:
-        """The model bound to B prompts: ``(x_t [B, 3, S, S], t [B]) -> [B, 3, S, S]``, read as
+        """The model bound to B prompts: ``(x_t [B, C, s, s], t [B]) -> [B, C, s, s]``
+        (``config.sample_shape``: pixels, or latents for a latent model), read as
         ``config.prediction_type``, with classifier-free guidance ``guidance`` against the null
         prompt ``""`` (or the negative prompts; one for all or one per prompt)."""
         prompts = _prompt_list(prompts, "prompts")
@@ -152,6 +178,7 @@ class TextToImagePipeline:
             clip_sha256=self.clip.content_hash,
             vocab_hash=vocab_hash(tokenizer.vocab),
             tokenizer=tokenizer.to_dict(),
+            autoencoder_sha256=self.autoencoder.content_hash if self.autoencoder else None,
             **{**self.meta, **extra},
         )
         return path
@@ -162,11 +189,13 @@ class TextToImagePipeline:
         path: str | Path | None = None,
         device: str | torch.device = "cpu",
         clip: CLIP | None = None,
+        autoencoder: Autoencoder | None = None,
     ) -> TextToImagePipeline:
         """Load a saved pipeline folder (default: the shipped ``data/t2i_one``).
 
         The CLIP checkpoint is the shipped one (or ``clip``); it must be the one the model was
-        trained with (same SHA-256), and so must its vocabulary.
+        trained with (same SHA-256), and so must its vocabulary. A latent model's autoencoder
+        is the shipped one (or ``autoencoder``), checked the same way.
         """
         path = Path(path) if path is not None else data_path("t2i_one")
         weights, record = path / WEIGHTS, path / "t2i.json"
@@ -189,10 +218,18 @@ class TextToImagePipeline:
             )
         if meta.get("vocab_hash") and clip.vocab_hash != meta["vocab_hash"]:
             raise CheckpointError(f"{record}: the CLIP tokenizer's vocabulary differs")
+        if config.latent_channels:
+            autoencoder = autoencoder or Autoencoder.load()
+            wanted = meta.get("autoencoder_sha256")
+            if wanted and autoencoder.content_hash != wanted:
+                raise CheckpointError(
+                    f"{record} was trained on the latents of the autoencoder {wanted[:12]}…, "
+                    f"but the one loaded is {str(autoencoder.content_hash)[:12]}…"
+                )
         model = T2IDenoiser(config)
         load_weights(weights, model)
         keep = {k: v for k, v in meta.items() if k in ("train",)}
-        return cls(model.to(device), clip, keep)
+        return cls(model.to(device), clip, keep, autoencoder).to(device)
 
 
 def save_grid(images: Tensor, path: str | Path, nrow: int | None = None, scale: int = 2) -> Path:

@@ -129,11 +129,18 @@ def warm_start(path: str | Path, clip: Any = None) -> Callable[[torch.nn.Module]
     return init
 
 
-def loss_fn_for(config: T2IConfig):
+def loss_fn_for(config: T2IConfig, autoencoder: Any = None):
+    """The training loss of a batch ``(images [B, 3, S, S], condition)``; a latent model
+    (``config.latent_channels``) denoises ``autoencoder.to_latents(images)`` instead."""
     alphas_cumprod = config.alphas_cumprod().float()
+    if config.latent_channels and autoencoder is None:
+        raise ValueError("a latent model (config.latent_channels) needs its autoencoder")
 
     def loss_fn(model: torch.nn.Module, batch: tuple[torch.Tensor, dict]) -> torch.Tensor:
         images, cond = batch
+        if config.latent_channels:
+            with torch.no_grad():
+                images = autoencoder.to(images.device).to_latents(images)  # [B, C, S/f, S/f]
         return diffusion_loss(
             model,
             images,
@@ -168,6 +175,7 @@ def train_t2i(
     config: T2IConfig | None = None,
     text_layers: int = 0,
     init_from: str | Path | None = None,
+    autoencoder: Any = None,
 ) -> Iterator[TrainStep]:
     """Train a text-to-image model in ``mode``'s preset; yields the core loop's steps.
 
@@ -181,7 +189,9 @@ def train_t2i(
     ``init(model)`` sets the starting weights (default: a fresh model from ``seed``);
     ``config`` replaces the preset's model (its image size, width and conditioning);
     ``text_layers`` adds a :class:`~course_lib.t2i.model.ContextMixer` of that many blocks;
-    ``init_from`` starts from a saved pipeline's weights (:func:`warm_start`).
+    ``init_from`` starts from a saved pipeline's weights (:func:`warm_start`). A latent
+    model (the ``gpu`` preset) denoises the latents of ``autoencoder`` (default: the shipped
+    :class:`~course_lib.t2i.autoencoder.Autoencoder`).
     """
     from course_lib.t2i.pipeline import TextToImagePipeline
 
@@ -212,6 +222,13 @@ def train_t2i(
         progress=progress,
         desc=f"t2i {scenes} {p.mode}",
     )
+    if config.latent_channels:
+        from course_lib.t2i.autoencoder import Autoencoder, check_fits
+
+        autoencoder = autoencoder or Autoencoder.load()
+        check_fits(autoencoder, config)
+    else:
+        autoencoder = None
     torch.manual_seed(seed)
     model = T2IDenoiser(config)
     if init is not None:
@@ -232,11 +249,10 @@ def train_t2i(
         "init_from": None if init_from is None else str(init_from),
     }
     started = time.time()
-    for step in train(
-        model, loss_fn_for(config), make_batches(clip, config, info["batch_size"]), tc
-    ):
+    loss_fn = loss_fn_for(config, autoencoder)
+    for step in train(model, loss_fn, make_batches(clip, config, info["batch_size"]), tc):
         if step.checkpoint is not None and rank == 0:
-            pipe = TextToImagePipeline(step.ema or step.model, clip)
+            pipe = TextToImagePipeline(step.ema or step.model, clip, autoencoder=autoencoder)
             extra = {**info, "trained_steps": step.step, "running_loss": step.running_loss}
             extra["seconds_this_session"] = round(time.time() - started, 1)
             pipe.save_pretrained(out / "pipeline", train=extra)
