@@ -45,7 +45,8 @@ def throughput(pipe: TextToImagePipeline, batch: int = 32, steps: int = 3) -> fl
     config: T2IConfig = pipe.config
     model = T2IDenoiser(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    batches, loss_fn = make_batches(pipe.clip, config, batch), loss_fn_for(config)
+    batches = make_batches(pipe.clip, config, batch)
+    loss_fn = loss_fn_for(config, pipe.autoencoder)
     for i in range(steps + 1):
         if i == 1:
             start = time.perf_counter()
@@ -89,6 +90,36 @@ def two_object_tables(ctx: BenchContext, path: Path, n: int) -> list[Table]:
         keys = ("colour", "shape", "size", "position", "relation", "count", "all")
         per_attribute.add(label, *[percent(r[k]) for k in keys])
     return [by_guidance, per_attribute]
+
+
+def autoencoder_table(ctx: BenchContext, n: int) -> Table:
+    """The judge's reading of the latent autoencoder's reconstructions (64 px, 1–3 objects)."""
+    from course_lib.t2i.autoencoder import Autoencoder
+    from course_lib.t2i.autoencoder import evaluate as evaluate_autoencoder
+
+    table = Table(
+        "Latent autoencoder (gpu preset): the judge on reconstructions, 64 px scenes of 1-3 "
+        "objects",
+        ["scenes", "colour", "shape", "size", "position", "count", "all correct",
+         "all correct on the originals", "MSE"],
+    )  # fmt: skip
+    try:
+        model = Autoencoder.load()
+    except FileNotFoundError as err:
+        table.add(f"not trained yet ({err})", *[""] * 8)
+        return table
+    model_meta = json.loads((data_path("t2i_ae") / "autoencoder.json").read_text())
+    train = model_meta.get("train", {})
+    table.note = (
+        f"`data/t2i_ae`: {train.get('steps', '?')} steps of `{train.get('command')}`, "
+        f"latents {model.config.latent_channels} × 16 × 16, scale {model.config.scale:.3f}; "
+        f"{n} scenes per row."
+    )
+    for split, label in (("train", "seen pairs"), ("heldout", "held-out pairs")):
+        r = evaluate_autoencoder(model, n, split)
+        keys = ("colour", "shape", "size", "position", "count", "all", "originals_all")
+        table.add(label, *[percent(r[k]) for k in keys], f"{r['mse']:.5f}")
+    return table
 
 
 def run(ctx: BenchContext) -> list[Table]:
@@ -148,6 +179,7 @@ def run(ctx: BenchContext) -> list[Table]:
     two_path = find_model(ctx.root, "two")
     if two_path is not None:
         tables.extend(two_object_tables(ctx, two_path, n))
+    tables.append(autoencoder_table(ctx, n))
     run_dir = ctx.root / "runs/t2i_one_cpu"
     if (run_dir / "history").is_dir():
         curve = Table(

@@ -70,13 +70,17 @@ def test_a_missing_or_corrupt_autoencoder_names_the_file(tmp_path):
 def test_the_training_entry_point_ships_weights_with_the_judges_report(tmp_path):
     import json
 
-    from course_lib.t2i.autoencoder import main
+    from course_lib.t2i.cli import main as t2i_main
+
+    def main(args):
+        return t2i_main(["autoencoder", *args])
 
     out, run = tmp_path / "ship", tmp_path / "run"
     args = ["--out", str(out), "--run", str(run), "--steps", "3", "--batch-size", "4"]
     assert main([*args, "--channels", "8", "16", "--eval-samples", "8", "--no-progress"]) == 0
     meta = json.loads((out / "autoencoder.json").read_text())
     assert meta["train"]["steps"] == 3 and meta["model_config"]["channels"] == [8, 16]
+    assert meta["train"]["command"].startswith("course t2i autoencoder --out")
     assert set(meta["judge_on_reconstructions"]) == {"train", "heldout"}
     assert 0 <= meta["judge_on_reconstructions"]["heldout"]["all"] <= 1
     assert Autoencoder.load(out).config.scale == meta["model_config"]["scale"] > 0

@@ -13,8 +13,8 @@ the latents' standard deviation) brings latents to unit variance for the diffusi
 :meth:`Autoencoder.to_latents` and :meth:`Autoencoder.from_latents` apply it.
 
 Shipped in ``data/t2i_ae`` (``autoencoder.safetensors`` in half precision and its JSON, with
-the judge's reading of reconstructions); retrain with ``python -m course_lib.t2i.autoencoder``
-(resumable: ``--resume``).
+the judge's reading of reconstructions); retrain with ``course t2i autoencoder`` (resumable:
+``--resume``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -138,7 +139,7 @@ class Autoencoder(nn.Module):
         if not path.is_file() or not path.with_suffix(".json").is_file():
             raise FileNotFoundError(
                 f"autoencoder file {path} (or its .json) is missing; train one with "
-                "`python -m course_lib.t2i.autoencoder --out DIR`"
+                "`course t2i autoencoder --out DIR`"
             )
         try:
             meta = json.loads(path.with_suffix(".json").read_text())
@@ -254,9 +255,9 @@ def train_autoencoder(
     yield from train(Autoencoder(config), autoencoder_loss, scene_batches(batch_size), tc)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m course_lib.t2i.autoencoder") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m course_lib.t2i.autoencoder",
+        prog=prog,
         description="Train the gpu preset's latent autoencoder and ship it with its judge report.",
     )
     parser.add_argument("--out", default="data/t2i_ae", help="where the trained weights go")
@@ -289,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     model = (final.ema or final.model).eval()
     model.config = replace(model.config, scale=measure_scale(model))
     report = {split: evaluate(model, args.eval_samples, split) for split in ("train", "heldout")}
-    command = "python -m course_lib.t2i.autoencoder " + " ".join(argv or [])
+    command = f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv)
     path = model.save(
         args.out,
         train={

@@ -8,6 +8,8 @@
     course t2i grid [--model DIR] --out grid.png   the README's grid of fixed prompts
     course t2i export RUN_DIR DEST        copy RUN_DIR/pipeline to DEST atomically (to ship;
                                           DEST's README.md is kept)
+    course t2i autoencoder [--steps N] [--out DIR] [--resume] ...
+                                          train and ship the gpu preset's latent autoencoder
 
 Under ``torchrun --nproc_per_node N course t2i train ...`` each process joins the process group
 (NCCL on CUDA, gloo on the CPU) and the core loop trains data-parallel with DDP.
@@ -75,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="copy a run's pipeline into a folder (e.g. data/t2i_one)")
     e.add_argument("run")
     e.add_argument("dest")
+    sub.add_parser(
+        "autoencoder",
+        add_help=False,
+        help="train the gpu preset's latent autoencoder (course t2i autoencoder --help)",
+    )
     return parser
 
 
@@ -212,6 +219,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["autoencoder"]:
+        from course_lib.t2i.autoencoder import main as autoencoder_main
+
+        return autoencoder_main(argv[1:], prog="course t2i autoencoder")
     args = _parser().parse_args(argv)
     if args.command == "train":
         return cmd_train(args, argv)
