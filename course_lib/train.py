@@ -13,7 +13,8 @@
   the noise and the timesteps of step ``k`` are the same however the run was interrupted:
   a resumed run reproduces an uninterrupted one (exactly, on the CPU).
 * EMA of the weights, gradient clipping, warmup and cosine decay, bf16 autocast on CUDA,
-  ``tqdm.auto`` progress with the running loss.
+  ``tqdm.auto`` progress with the running loss; optionally channels-last memory format and
+  ``torch.compile`` of the training forward (both for GPUs; checkpoints are unaffected).
 * Checkpoints every ``checkpoint_every`` steps: a folder ``step-00001000`` holding
   ``model.safetensors``, ``ema.safetensors``, ``optimizer.safetensors`` and ``state.json``
   (step, configs, SHA-256 of every file). Written to a temporary folder, then renamed, so a
@@ -76,6 +77,8 @@ class TrainConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     resume: bool = True  # continue from the newest checkpoint in checkpoint_dir
     amp: bool = True  # bf16 autocast on CUDA (ignored elsewhere)
+    channels_last: bool = False  # model and 4-D batch tensors in channels-last memory format
+    compile: str | None = None  # torch.compile backend of the training forward; None: eager
     progress: bool = True  # tqdm bar (rank 0 only)
     desc: str = "train"
 
@@ -158,6 +161,9 @@ def train(
     rank, world = _distributed()
     device = torch.device(device) if device is not None else _param_device(model)
     model.to(device)
+    memory_format = torch.channels_last if config.channels_last else None
+    if memory_format is not None:
+        model.to(memory_format=memory_format)
     optimizer = optimizer or torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
     )
@@ -170,6 +176,8 @@ def train(
         if ema is not None and not (last_ckpt / "ema.safetensors").exists():
             ema.model.load_state_dict(model.state_dict())
     wrapped = _wrap_ddp(model, device) if world > 1 else model
+    if config.compile is not None:  # the optimizer, EMA and checkpoints keep the plain model
+        wrapped = torch.compile(wrapped, backend=config.compile)
     bar = tqdm(
         total=config.steps,
         initial=start,
@@ -184,7 +192,7 @@ def train(
     try:
         for step in range(start, config.steps):
             torch.manual_seed((config.seed << 40) + (rank << 24) + step)
-            batch = _to_device(batches(step), device)
+            batch = _to_device(batches(step), device, memory_format)
             lr = config.lr_at(step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -416,15 +424,20 @@ def _param_device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-def _to_device(batch: Any, device: torch.device) -> Any:
+def _to_device(
+    batch: Any, device: torch.device, memory_format: torch.memory_format | None = None
+) -> Any:
+    """``batch`` on ``device``; 4-D tensors also in ``memory_format`` when given."""
     if isinstance(batch, Tensor):
+        if memory_format is not None and batch.dim() == 4:
+            return batch.to(device, memory_format=memory_format, non_blocking=True)
         return batch.to(device, non_blocking=True)
     if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
+        return {k: _to_device(v, device, memory_format) for k, v in batch.items()}
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a namedtuple
-        return type(batch)(*(_to_device(v, device) for v in batch))
+        return type(batch)(*(_to_device(v, device, memory_format) for v in batch))
     if isinstance(batch, Sequence) and not isinstance(batch, str):
-        return type(batch)(_to_device(v, device) for v in batch)
+        return type(batch)(_to_device(v, device, memory_format) for v in batch)
     return batch
 
 

@@ -390,3 +390,14 @@ def test_the_gpu_preset_is_a_latent_model_of_the_shipped_autoencoders_shape():
     states, mask = torch.randn(1, 5, 32), torch.ones(1, 5, dtype=torch.bool)
     assert model(x, torch.tensor([999]), states, mask).shape == x.shape
     assert T2IConfig.for_preset("cpu").sample_shape == (3, 32, 32)
+
+
+def test_the_gpu_options_reach_the_training_loop_from_the_cli(tmp_path):
+    from course_lib.train import latest_checkpoint
+
+    run = tmp_path / "run"
+    args = ["train", "--preset", "quick", "--out", str(run), "--steps", "1", "--no-progress"]
+    assert t2i_main([*args, "--channels-last"]) == 0
+    state = json.loads((latest_checkpoint(run / "checkpoints") / "state.json").read_text())
+    assert state["train_config"]["channels_last"] is True
+    assert state["train_config"]["compile"] is None

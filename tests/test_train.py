@@ -256,3 +256,43 @@ def test_resuming_without_saved_ema_starts_the_ema_from_the_loaded_weights(tmp_p
         steps[-1].ema.parameters(), loaded.parameters(), steps[-1].model.parameters(), strict=True
     ):
         torch.testing.assert_close(ema_p, 0.25 * p + 0.75 * p_new)
+
+
+def _conv_run(tmp_path, name, **options):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.SiLU(),
+                                torch.nn.Conv2d(8, 3, 3, padding=1))  # fmt: skip
+    images = torch.randn(32, 3, 8, 8)
+    seen = []
+
+    def conv_loss(model, batch):
+        seen.append(batch.is_contiguous(memory_format=torch.channels_last))
+        return (model(batch) - batch.flip(-1)).pow(2).mean()
+
+    config = TrainConfig(steps=4, lr=1e-2, progress=False, checkpoint_dir=str(tmp_path / name),
+                         **options)  # fmt: skip
+    steps = list(train(model, conv_loss, random_batches(images, batch_size=8), config))
+    return [s.loss for s in steps], seen, tmp_path / name
+
+
+def test_channels_last_and_compile_train_like_the_plain_loop_and_save_plain_checkpoints(tmp_path):
+    plain, seen_plain, _ = _conv_run(tmp_path, "plain")
+    last, seen_last, _ = _conv_run(tmp_path, "last", channels_last=True)
+    assert not any(seen_plain) and all(seen_last)
+    torch.testing.assert_close(last, plain, rtol=1e-5, atol=1e-6)
+    graphs = []
+
+    @torch._dynamo.register_backend(name="course_test_recorder")
+    def recorder(gm, example_inputs):  # dynamo traces the forward; no C compiler needed
+        graphs.append(gm)
+        return gm.forward
+
+    compiled, _, ckpt = _conv_run(tmp_path, "compiled", compile="course_test_recorder")
+    assert graphs, "torch.compile was not applied to the training forward"
+    torch.testing.assert_close(compiled, plain, rtol=1e-5, atol=1e-6)
+    state = json.loads((latest_checkpoint(ckpt) / "state.json").read_text())
+    assert state["train_config"]["compile"] == "course_test_recorder"
+    from safetensors.torch import load_file
+
+    keys = load_file(str(latest_checkpoint(ckpt) / "model.safetensors")).keys()
+    assert sorted(keys) == ["0.bias", "0.weight", "2.bias", "2.weight"]  # no "_orig_mod."

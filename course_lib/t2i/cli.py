@@ -3,6 +3,7 @@
     course t2i train --preset quick|cpu|gpu [--scenes one|two] [--out DIR] [--resume]
                      [--steps N] [--batch-size B] [--lr LR] [--lr-schedule constant|cosine]
                      [--threads T] [--checkpoint-every K] [--text-layers N] [--init-from DIR]
+                     [--channels-last] [--compile [BACKEND]]
     course t2i sample "PROMPT" [--negative TEXT] [--steps N] [--guidance W] [--seed S]
                       [--n K] [--model DIR] --out grid.png
     course t2i grid [--model DIR] --out grid.png   the README's grid of fixed prompts
@@ -59,6 +60,17 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="start from a saved pipeline's weights (e.g. data/t2i_one) instead of from scratch",
+    )
+    t.add_argument(
+        "--channels-last", action="store_true", help="channels-last memory format (for GPUs)"
+    )
+    t.add_argument(
+        "--compile",
+        nargs="?",
+        const="inductor",
+        default=None,
+        metavar="BACKEND",
+        help="torch.compile the training forward (default backend: inductor)",
     )
     t.add_argument("--no-progress", action="store_true")
     s = sub.add_parser("sample", help="sample images for a prompt into a PNG grid")
@@ -129,6 +141,8 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
             command=command,
             text_layers=args.text_layers,
             init_from=args.init_from,
+            channels_last=args.channels_last,
+            compile=args.compile,
         ):
             pass
         if final is not None:

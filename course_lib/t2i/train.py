@@ -176,6 +176,8 @@ def train_t2i(
     text_layers: int = 0,
     init_from: str | Path | None = None,
     autoencoder: Any = None,
+    channels_last: bool = False,
+    compile: str | None = None,
 ) -> Iterator[TrainStep]:
     """Train a text-to-image model in ``mode``'s preset; yields the core loop's steps.
 
@@ -191,7 +193,8 @@ def train_t2i(
     ``text_layers`` adds a :class:`~course_lib.t2i.model.ContextMixer` of that many blocks;
     ``init_from`` starts from a saved pipeline's weights (:func:`warm_start`). A latent
     model (the ``gpu`` preset) denoises the latents of ``autoencoder`` (default: the shipped
-    :class:`~course_lib.t2i.autoencoder.Autoencoder`).
+    :class:`~course_lib.t2i.autoencoder.Autoencoder`). ``channels_last`` and ``compile`` (a
+    ``torch.compile`` backend, e.g. ``"inductor"``) are the core loop's options for GPUs.
     """
     from course_lib.t2i.pipeline import TextToImagePipeline
 
@@ -221,6 +224,8 @@ def train_t2i(
         resume=resume,
         progress=progress,
         desc=f"t2i {scenes} {p.mode}",
+        channels_last=channels_last,
+        compile=compile,
     )
     if config.latent_channels:
         from course_lib.t2i.autoencoder import Autoencoder, check_fits
