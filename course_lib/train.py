@@ -344,12 +344,15 @@ def load_checkpoint(
     """
     path = Path(path)
     state = read_checkpoint_state(path)
-    mine = _jsonable(getattr(model, "config", None))
-    if mine is not None and state.get("model_config") not in (None, mine):
-        raise CheckpointError(
-            f"checkpoint {path} was written for a model with config {state['model_config']}, "
-            f"not {mine}"
-        )
+    config = getattr(model, "config", None)
+    saved = state.get("model_config")
+    if config is not None and saved is not None:
+        differences = _config_differences(saved, config)
+        if differences:
+            raise CheckpointError(
+                f"checkpoint {path} was written for a model of another config: "
+                + "; ".join(differences)
+            )
     _load_weights(path / "model.safetensors", model)
     if ema is not None and (path / "ema.safetensors").exists():
         _load_weights(path / "ema.safetensors", ema)
@@ -448,6 +451,28 @@ def _nonfinite_message(what: str, value: float, step: int, ckpt_dir: Path | None
         f"the {what} is {value} at step {step + 1}: training stopped before updating the "
         f"weights; {where}. Lower the learning rate, clip gradients or check the data."
     )
+
+
+def _config_differences(saved: Any, config: Any) -> list[str]:
+    """How a checkpoint's saved config differs from a model's ``config`` (``"field: saved
+    → ours"`` each). A field the checkpoint predates counts as its default, so adding a field
+    with a default keeps older checkpoints resumable."""
+    mine = _jsonable(config)
+    if not (isinstance(saved, dict) and isinstance(mine, dict)):
+        return [] if saved == mine else [f"{saved!r} → {mine!r}"]
+    if dataclasses.is_dataclass(config):
+        for f in dataclasses.fields(config):
+            if f.name not in saved and f.name in mine:
+                if f.default is not dataclasses.MISSING:
+                    saved = {**saved, f.name: _jsonable(f.default)}
+                elif f.default_factory is not dataclasses.MISSING:
+                    saved = {**saved, f.name: _jsonable(f.default_factory())}
+    keys = sorted(set(saved) | set(mine))
+    return [
+        f"{k}: {saved.get(k, '(absent)')!r} → {mine.get(k, '(absent)')!r}"
+        for k in keys
+        if saved.get(k, "(absent)") != mine.get(k, "(absent)")
+    ]
 
 
 def _jsonable(obj: Any) -> Any:

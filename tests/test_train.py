@@ -118,8 +118,24 @@ def test_corrupt_state_json_is_reported_naming_the_file(tmp_path):
 
 def test_checkpoint_of_another_model_config_is_refused(tmp_path):
     run(new_model(), 2, checkpoint_dir=str(tmp_path))
-    with pytest.raises(CheckpointError, match="config"):
+    with pytest.raises(CheckpointError, match="hidden: 32 → 16"):
         load_checkpoint(latest_checkpoint(tmp_path), TimeMLP(MLPConfig(hidden=16, layers=2)))
+
+
+def test_a_config_field_added_with_its_default_keeps_older_checkpoints_resumable(tmp_path):
+    import dataclasses
+
+    @dataclasses.dataclass
+    class NewerConfig(MLPConfig):
+        added: int = 0  # a field the checkpoint predates
+
+    run(new_model(), 2, checkpoint_dir=str(tmp_path))
+    model = new_model(seed=1)
+    model.config = NewerConfig(**dataclasses.asdict(model.config))
+    assert load_checkpoint(latest_checkpoint(tmp_path), model)["step"] == 2
+    model.config = NewerConfig(**dataclasses.asdict(model.config) | {"added": 3})
+    with pytest.raises(CheckpointError, match="added: 0 → 3"):
+        load_checkpoint(latest_checkpoint(tmp_path), model)
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -126,6 +126,8 @@ class Autoencoder(nn.Module):
         path = Path(directory) / WEIGHTS
         path.parent.mkdir(parents=True, exist_ok=True)
         save_weights(path, self, half=True, **extra)
+        for shipped in (path, path.with_suffix(".json")):
+            shipped.chmod(0o644)  # readable by the grader's sandbox user, like the other data
         return path
 
     @classmethod
@@ -207,8 +209,8 @@ def evaluate(
     model: Autoencoder, n: int = 512, split: str = "heldout", seed: int = 5, size: int = 64
 ) -> dict[str, float]:
     """The judge's reading of reconstructions of ``n`` fresh scenes (1–3 objects) of
-    ``split``: its adherence rates (``all``: every object read right), the same rate on the
-    originals, and the reconstructions' mean squared error."""
+    ``split``: its adherence rates (``all``: every object read right; no relation, as scenes
+    state none), the same rate on the originals, and the reconstructions' mean squared error."""
     from course_lib.data import shapes
     from course_lib.metrics.images import adherence
 
@@ -218,7 +220,7 @@ def evaluate(
         [model.from_latents(model.to_latents(images[i : i + 64])) for i in range(0, n, 64)]
     )
     truth = [s.attributes() for s in scenes]
-    rates = {k: v for k, v in adherence(recon, truth).items() if k != "n"}
+    rates = {k: v for k, v in adherence(recon, truth).items() if k != "n" and v == v}  # no NaN
     rates["originals_all"] = adherence(images, truth)["all"]
     rates["mse"] = float(F.mse_loss(recon, images))
     return rates
