@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import torch
 
-from course_lib.bench import BenchContext, Table
+from course_lib.bench import BenchContext, Table, percent
 from course_lib.clip_eval import EVAL_SPLITS, evaluate
 from course_lib.models.clip import CLIP
 
 ATTRIBUTES = ("colour", "shape", "size", "position")
-
-
-def percent(x: float) -> str:
-    return f"{100 * x:.1f} %"
 
 
 def run(ctx: BenchContext) -> list[Table]:

@@ -1,6 +1,7 @@
-"""The text-to-image ``gpu`` preset on one CUDA device (issue 8): training throughput of the
-core loop (bf16 autocast) plain, in channels-last format and under ``torch.compile``, its peak
-memory, and sampling speed. Untrained weights: speed only. Without CUDA the table says so.
+"""The text-to-image ``gpu`` preset (issue 8): the judge's reading of its latent autoencoder's
+reconstructions (on any machine), and on one CUDA device the training throughput of the core
+loop (bf16 autocast) plain, in channels-last format and under ``torch.compile``, its peak
+memory, and sampling speed (untrained weights: speed only). Without CUDA the table says so.
 
 The preset: 64 px scenes of 1-3 objects denoised as the shipped autoencoder's 16 × 16 × 4
 latents (``data/t2i_ae``), UNet channels (64, 128, 256, 256). ``T2I_GPU_BATCH`` sets the
@@ -9,16 +10,19 @@ batch (default the preset's 256).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import torch
 
-from course_lib.bench import BenchContext, Table
+from course_lib.bench import BenchContext, Table, percent
 from course_lib.config import preset
 from course_lib.models.clip import CLIP
+from course_lib.paths import data_path
 from course_lib.t2i import T2IConfig, T2IDenoiser, TextToImagePipeline
 from course_lib.t2i.autoencoder import Autoencoder
+from course_lib.t2i.autoencoder import evaluate as evaluate_autoencoder
 from course_lib.t2i.train import loss_fn_for, make_batches
 from course_lib.train import TrainConfig, train
 
@@ -56,12 +60,40 @@ def steps_per_second(
     return timed / (time.perf_counter() - start), memory
 
 
+def autoencoder_table(ctx: BenchContext, n: int) -> Table:
+    """The judge's reading of the latent autoencoder's reconstructions (64 px, 1–3 objects)."""
+    table = Table(
+        "Latent autoencoder (gpu preset): the judge on reconstructions, 64 px scenes of 1-3 "
+        "objects",
+        ["scenes", "colour", "shape", "size", "position", "count", "all correct",
+         "all correct on the originals", "MSE"],
+    )  # fmt: skip
+    try:
+        model = Autoencoder.load()
+    except FileNotFoundError as err:
+        table.add(f"not trained yet ({err})", *[""] * 8)
+        return table
+    model_meta = json.loads((data_path("t2i_ae") / "autoencoder.json").read_text())
+    train = model_meta.get("train", {})
+    table.note = (
+        f"`data/t2i_ae`: {train.get('steps', '?')} steps of `{train.get('command')}`, "
+        f"latents {model.config.latent_channels} × 16 × 16, scale {model.config.scale:.3f}; "
+        f"{n} scenes per row."
+    )
+    for split, label in (("train", "seen pairs"), ("heldout", "held-out pairs")):
+        r = evaluate_autoencoder(model, n, split)
+        keys = ("colour", "shape", "size", "position", "count", "all", "originals_all")
+        table.add(label, *[percent(r[k]) for k in keys], f"{r['mse']:.5f}")
+    return table
+
+
 def run(ctx: BenchContext) -> list[Table]:
+    autoencoder = autoencoder_table(ctx, 64 if ctx.quick else 512)
     table = Table("Text-to-image, gpu preset: training and sampling speed", ["measure", "value"])
     if not torch.cuda.is_available():
         table.add("no CUDA device on this machine", "run `course bench --only t2i_gpu` on one")
-        return [table]
-    return measure(ctx, torch.device("cuda"), table)
+        return [autoencoder, table]
+    return [autoencoder, *measure(ctx, torch.device("cuda"), table)]
 
 
 def measure(ctx: BenchContext, device: torch.device, table: Table) -> list[Table]:

@@ -61,6 +61,11 @@ class Table:
         return "\n".join(lines)
 
 
+def percent(x: float) -> str:
+    """A rate as a table cell: ``0.5 -> "50.0 %"``; NaN (nothing to score) -> ``"n/a"``."""
+    return "n/a" if x != x else f"{100 * x:.1f} %"
+
+
 @dataclass
 class BenchContext:
     """What a benchmark group may read: the repository root and a fixed thread count."""

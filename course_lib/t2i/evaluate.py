@@ -26,6 +26,10 @@ from course_lib.metrics.images import (
     frechet_distance,
 )
 
+#: The guidance scales and sampling step counts the bench sweeps (issue 8).
+GUIDANCE = (1.0, 2.0, 3.0, 5.0, 7.5)
+STEPS = (5, 10, 25, 50)
+
 #: The fixed prompts of the README's sample grid: seen pairs, held-out pairs, two objects.
 SHOWCASE = (
     "a large red circle at the top left",
@@ -168,3 +172,16 @@ def training_curve(
         rate = evaluate(pipe, n, "heldout", 1, guidance, steps)["all"]
         rows.append({"step": step, "minutes": seconds.get(step, float("nan")) / 60, "all": rate})
     return rows
+
+
+def describe_run(path: str | Path, n: int, root: str | Path | None = None) -> str:
+    """One line for a table: which saved pipeline ``path`` (relative to ``root`` when inside
+    it), how many steps of which command made it, and ``n`` samples per cell."""
+    path = Path(path)
+    train = json.loads((path / "t2i.json").read_text()).get("train", {})
+    shown = path.relative_to(root) if root is not None and path.is_relative_to(root) else path
+    start = f", started from `{train['init_from']}`" if train.get("init_from") else ""
+    return (
+        f"Model: `{shown}`, {train.get('trained_steps', '?')} steps of "
+        f"`{train.get('command')}`{start}; {n} samples per cell."
+    )
