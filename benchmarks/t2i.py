@@ -14,30 +14,21 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import torch
 
 from course_lib.bench import BenchContext, Table, percent
-from course_lib.paths import data_path
 from course_lib.t2i import T2IConfig, T2IDenoiser, TextToImagePipeline
 from course_lib.t2i.evaluate import (
     GUIDANCE,
     STEPS,
     describe_run,
     evaluate,
+    find_pipeline,
     red_share,
     training_curve,
 )
 from course_lib.t2i.train import loss_fn_for, make_batches
-
-
-def find_model(root: Path, name: str = "one") -> Path | None:
-    wanted = os.environ.get("T2I_MODEL") if name == "one" else None
-    for candidate in (wanted, data_path(f"t2i_{name}"), root / f"runs/t2i_{name}_cpu/pipeline"):
-        if candidate and (Path(candidate) / "t2i.json").is_file():
-            return Path(candidate)
-    return None
 
 
 def throughput(pipe: TextToImagePipeline, batch: int = 32, steps: int = 3) -> float:
@@ -60,7 +51,7 @@ def throughput(pipe: TextToImagePipeline, batch: int = 32, steps: int = 3) -> fl
 def run(ctx: BenchContext) -> list[Table]:
     torch.manual_seed(0)
     n = 16 if ctx.quick else int(os.environ.get("T2I_BENCH_N", "512"))
-    path = find_model(ctx.root)
+    path = find_pipeline("one", ctx.root, os.environ.get("T2I_MODEL"))
     if path is None:
         table = Table("Text-to-image", ["status"])
         table.add("no checkpoint yet: train one with `course t2i train --preset cpu`")

@@ -12,30 +12,20 @@ on held-out prompts.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 
 from course_lib.bench import BenchContext, Table, percent
-from course_lib.paths import data_path
 from course_lib.t2i import TextToImagePipeline
-from course_lib.t2i.evaluate import GUIDANCE, STEPS, describe_run, evaluate
+from course_lib.t2i.evaluate import GUIDANCE, STEPS, describe_run, evaluate, find_pipeline
 
 ATTRIBUTES = ("colour", "shape", "size", "position", "relation", "count", "all")
-
-
-def find_model(root: Path) -> Path | None:
-    wanted = os.environ.get("T2I_TWO_MODEL")
-    for candidate in (wanted, data_path("t2i_two"), root / "runs/t2i_two_cpu/pipeline"):
-        if candidate and (Path(candidate) / "t2i.json").is_file():
-            return Path(candidate)
-    return None
 
 
 def run(ctx: BenchContext) -> list[Table]:
     torch.manual_seed(0)
     n = 16 if ctx.quick else int(os.environ.get("T2I_BENCH_N", "512"))
-    path = find_model(ctx.root)
+    path = find_pipeline("two", ctx.root, os.environ.get("T2I_TWO_MODEL"))
     if path is None:
         table = Table("Text-to-image, two objects", ["status"])
         table.add("no checkpoint yet: train one with `course t2i train --preset cpu --scenes two`")

@@ -401,3 +401,15 @@ def test_the_gpu_options_reach_the_training_loop_from_the_cli(tmp_path):
     state = json.loads((latest_checkpoint(run / "checkpoints") / "state.json").read_text())
     assert state["train_config"]["channels_last"] is True
     assert state["train_config"]["compile"] is None
+
+
+def test_the_bench_finds_the_override_then_the_shipped_model_then_a_run(pipe, tmp_path):
+    from course_lib.paths import data_path
+    from course_lib.t2i.evaluate import find_pipeline
+
+    pipe.save_pretrained(tmp_path / "mine")
+    assert find_pipeline("one", tmp_path, str(tmp_path / "mine")) == tmp_path / "mine"
+    assert find_pipeline("one", tmp_path) == data_path("t2i_one")
+    assert find_pipeline("three", tmp_path) is None
+    pipe.save_pretrained(tmp_path / "runs/t2i_three_cpu/pipeline")
+    assert find_pipeline("three", tmp_path) == tmp_path / "runs/t2i_three_cpu/pipeline"

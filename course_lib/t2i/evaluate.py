@@ -185,3 +185,16 @@ def describe_run(path: str | Path, n: int, root: str | Path | None = None) -> st
         f"Model: `{shown}`, {train.get('trained_steps', '?')} steps of "
         f"`{train.get('command')}`{start}; {n} samples per cell."
     )
+
+
+def find_pipeline(scenes: str, root: str | Path, override: str | None = None) -> Path | None:
+    """The saved pipeline a benchmark measures: ``override`` (a folder), else the shipped
+    ``data/t2i_{scenes}``, else the newest run's ``runs/t2i_{scenes}_cpu/pipeline`` under
+    ``root``; None when there is none."""
+    from course_lib.paths import data_path
+
+    shipped, run = data_path(f"t2i_{scenes}"), Path(root) / f"runs/t2i_{scenes}_cpu/pipeline"
+    for candidate in (override, shipped, run):
+        if candidate and (Path(candidate) / "t2i.json").is_file():
+            return Path(candidate)
+    return None
