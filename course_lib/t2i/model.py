@@ -9,8 +9,9 @@ pixel-unshuffle stem, conditioned on the frozen CLIP text encoder's per-token st
 
 ``r = 1`` (every preset) is a plain pixel-space UNet. ``r = 2`` runs the UNet at half
 resolution, about three times the training steps per minute at 32 px on one CPU thread, but
-leaves a 2×2 checkerboard in the background (``docs/t2i.md``); ``data/t2i_two`` still uses it.
-With ``text_layers``, a :class:`ContextMixer` re-reads the token states with word positions.
+leaves a 2×2 checkerboard in the background (``docs/t2i.md``), so no shipped model uses it.
+With ``text_layers``, a :class:`ContextMixer` re-reads the token states with word positions
+(``data/t2i_two`` has two such blocks).
 With ``latent_channels`` (the ``gpu`` preset) the UNet denoises the latents of the frozen
 autoencoder (:mod:`course_lib.t2i.autoencoder`: ``[B, 4, S/4, S/4]`` for ``[B, 3, S, S]``
 images) instead of pixels, and the pipeline decodes its samples.
