@@ -57,3 +57,14 @@ def test_doctor_reports_a_wrong_nbgrader_config(tmp_path):
 
 def test_matmul_speed_is_a_positive_number():
     assert doctor.matmul_gflops(size=64, repeats=2) > 0
+
+
+def test_a_package_that_is_installed_but_cannot_be_imported_or_found_is_reported(monkeypatch):
+    packages = (("pytest", "pytest"), ("pluggy", "no_such_module"), ("iniconfig", "also_absent"))
+    monkeypatch.setattr(doctor, "PACKAGES", packages)
+    monkeypatch.setattr(doctor, "LOCATED_ONLY", frozenset({"also_absent"}))
+    findings = {f.name: f for f in doctor._check_packages()}
+    assert findings["pytest"].ok
+    for dist in ("pluggy", "iniconfig"):
+        assert not findings[dist].ok and "import fails" in findings[dist].detail
+        assert findings[dist].fix == "make setup"
