@@ -229,7 +229,7 @@ class TextToImagePipeline:
         model = T2IDenoiser(config)
         load_weights(weights, model)
         keep = {k: v for k, v in meta.items() if k in ("train",)}
-        return cls(model.to(device), clip, keep, autoencoder).to(device)
+        return cls(model, clip, keep, autoencoder).to(device)  # moves the autoencoder too
 
 
 def save_grid(images: Tensor, path: str | Path, nrow: int | None = None, scale: int = 2) -> Path:
