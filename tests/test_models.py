@@ -133,3 +133,32 @@ def test_unet_from_every_preset_runs_at_that_preset_size(mode):
     assert model(
         torch.randn(1, 3, p.image_size, p.image_size), torch.zeros(1, dtype=torch.long)
     ).shape == (1, 3, p.image_size, p.image_size)
+
+
+def test_position_code_tells_every_place_apart_and_opposite_edges_most():
+    from course_lib.models.unet import position_code
+
+    code = position_code(4, 4, 16)  # [16, 16]
+    assert code.shape == (16, 16)
+    distances = torch.cdist(code, code)
+    off_diagonal = distances + torch.eye(16) * 1e9
+    assert off_diagonal.min() > 0.5  # no two places share a code
+    # along the top row, the code moves away from the left corner step by step
+    assert torch.all(distances[0, 1:4].diff() > 0), distances[0, :4]
+    with pytest.raises(ValueError, match="divisible by 4"):
+        position_code(4, 4, 18)
+
+
+@pytest.mark.parametrize("positions", [False, True])
+def test_attention_sees_where_it_is_only_with_a_position_code(positions):
+    from course_lib.models.unet import Attention
+
+    torch.manual_seed(0)
+    block = Attention(16, heads=4, groups=4, context_dim=8, positions=positions)
+    with torch.no_grad():
+        block.proj_out.weight.normal_()
+    x = torch.randn(2, 16, 1, 1).expand(2, 16, 4, 4)  # the same features at every place
+    context = torch.randn(2, 3, 8)
+    out = block(x, context)  # [2, 16, 4, 4]
+    spread = (out - out[:, :, :1, :1]).abs().max()
+    assert (spread > 1e-3) == positions, spread

@@ -248,11 +248,12 @@ def test_training_minutes_add_up_over_resumed_sessions(tmp_path):
     assert training_seconds(tmp_path / "missing.jsonl") == {}
 
 
-def test_the_context_mixer_starts_as_the_identity_and_then_reads_word_order():
+@pytest.mark.parametrize("positions", ["input", "attention"])
+def test_the_context_mixer_starts_as_the_identity_and_then_reads_word_order(positions):
     from course_lib.t2i.model import ContextMixer
 
     torch.manual_seed(0)
-    mixer = ContextMixer(width=16, heads=4, layers=2, length=8)
+    mixer = ContextMixer(width=16, heads=4, layers=2, length=8, positions=positions)
     states, mask = torch.randn(2, 6, 16), torch.ones(2, 6, dtype=torch.bool)
     torch.testing.assert_close(mixer(states, mask), states)
     with torch.no_grad():
@@ -264,6 +265,31 @@ def test_the_context_mixer_starts_as_the_identity_and_then_reads_word_order():
     assert (out[:, 0] - out_swapped[:, 1]).abs().max() > 1e-3
     with pytest.raises(ValueError, match="at most 8"):
         mixer(torch.randn(1, 9, 16), torch.ones(1, 9, dtype=torch.bool))
+
+
+def test_attention_positions_let_a_fresh_mixer_tell_word_order_apart():
+    from course_lib.t2i.model import ContextMixer, sinusoidal_positions
+
+    code = sinusoidal_positions(8, 16)  # [L, D]
+    assert code.shape == (8, 16)
+    torch.testing.assert_close(code.norm(dim=1), torch.full((8,), 8**0.5))
+    # neighbours are closer than far words: the dot product falls with the distance
+    similarity = code @ code[3]
+    assert similarity[2] > similarity[0] and similarity[4] > similarity[7]
+    torch.manual_seed(0)
+    states, mask = torch.randn(1, 6, 16), torch.ones(1, 6, dtype=torch.bool)
+    swapped = states[:, [1, 0, 2, 3, 4, 5]]
+    for positions, differs in (("input", False), ("attention", True)):
+        mixer = ContextMixer(width=16, heads=4, layers=1, length=8, positions=positions)
+        with torch.no_grad():  # open only the attention's output: positions start as they are
+            mixer.blocks[0].attn.out.weight.normal_()
+        out, out_swapped = mixer(states, mask), mixer(swapped, mask)
+        gap = (out[:, 0] - out_swapped[:, 1]).abs().max()
+        assert (gap > 1e-3) == differs, positions
+    with pytest.raises(ValueError, match="unknown positions 'output'"):
+        ContextMixer(width=16, heads=4, layers=1, length=8, positions="output")
+    with pytest.raises(ValueError, match="unknown text_positions"):
+        T2IConfig(text_layers=1, text_positions="output")
 
 
 def test_text_layers_need_token_states():
@@ -329,6 +355,30 @@ def test_a_run_can_start_from_a_saved_model_and_add_text_layers(pipe, tmp_path):
     wider = T2IConfig.from_dict({**pipe.config.as_dict(), "channels": [16, 48]})
     with pytest.raises(ValueError, match="does not fit this model"):
         warm_start(tmp_path / "start", clip=pipe.clip)(T2IDenoiser(wider))
+
+
+def test_a_warm_start_leaves_out_a_saved_mixer_of_another_kind(pipe, tmp_path):
+    from course_lib.t2i.train import warm_start
+
+    base = pipe.config.as_dict()
+    torch.manual_seed(3)
+    saved = T2IDenoiser(T2IConfig.from_dict({**base, "text_layers": 1}))
+    with torch.no_grad():
+        for p in saved.parameters():
+            p.add_(0.05 * torch.randn_like(p)).copy_(p.half().float())
+    TextToImagePipeline(saved, pipe.clip).save_pretrained(tmp_path / "start")
+    for change in ({"text_layers": 2}, {"text_layers": 1, "text_positions": "attention"}):
+        torch.manual_seed(4)
+        model = T2IDenoiser(T2IConfig.from_dict({**base, **change}))
+        fresh = {k: v.clone() for k, v in model.state_dict().items()}
+        warm_start(tmp_path / "start", clip=pipe.clip)(model)
+        for key, value in model.state_dict().items():
+            expected = fresh[key] if key.startswith("context.") else saved.state_dict()[key]
+            torch.testing.assert_close(value, expected, msg=f"{change}: {key}")
+    # the same kind of mixer is carried over
+    model = T2IDenoiser(T2IConfig.from_dict({**base, "text_layers": 1}))
+    warm_start(tmp_path / "start", clip=pipe.clip)(model)
+    torch.testing.assert_close(model.context.positions, saved.context.positions)
 
 
 def _latent_pipeline(clip):

@@ -21,6 +21,7 @@ tokens ``encoder_attention_mask`` ``[B, L]`` (1 or True: a real token, 0: paddin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ class UNetConfig:
     num_classes: int = 0  # 0: no class embedding; else labels 0..n-1 and the null label n
     context_dim: int | None = None  # token-state width D for cross-attention; None: none
     pooled_dim: int | None = None  # width of a pooled condition vector added to the time embedding
+    attention_positions: bool = False  # add position_code to what every attention block reads
     groups: int = 8  # GroupNorm groups (must divide every channel count)
     dropout: float = 0.0
 
@@ -143,12 +145,50 @@ def use_attention(model: nn.Module, attend_fn: Callable[..., Tensor]) -> nn.Modu
     return model
 
 
+def position_code(height: int, width: int, channels: int) -> Tensor:
+    """A fixed 2-D sinusoidal code of the ``height × width`` positions: ``[H·W, channels]``
+    (``channels`` divisible by 4), half the channels for the row and half for the column, each
+    the sines and cosines of ``channels / 4`` geometric frequencies, from half a period over the
+    image (so that opposite edges differ) to one period per two positions. As ViT and DiT code
+    their patches, but in coordinates scaled to the image, so that every level of a UNet reads
+    the same place the same way."""
+    if channels % 4:
+        raise ValueError(f"position_code needs channels divisible by 4, got {channels}")
+    k = channels // 4
+
+    def axis(n: int) -> Tensor:  # [n, 2k]
+        coord = (torch.arange(n, dtype=torch.float32) + 0.5) / n  # centres in (0, 1)
+        cycles = torch.logspace(math.log10(0.5), math.log10(max(n, 2) / 2), k)  # per image
+        angle = 2 * math.pi * coord[:, None] * cycles[None, :]
+        return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)
+
+    rows, cols = axis(height), axis(width)  # [H, 2k], [W, 2k]
+    grid = torch.cat(
+        [rows[:, None].expand(height, width, 2 * k), cols[None].expand(height, width, 2 * k)],
+        dim=2,
+    )
+    return grid.reshape(height * width, channels)
+
+
 class Attention(nn.Module):
     """Self-attention over positions, optional cross-attention to tokens, a feed-forward layer:
-    ``[B, C, H, W] -> [B, C, H, W]`` (residual throughout)."""
+    ``[B, C, H, W] -> [B, C, H, W]`` (residual throughout).
 
-    def __init__(self, channels: int, heads: int, groups: int, context_dim: int | None) -> None:
+    Attention by itself does not know where a position is. With ``positions``, the fixed
+    :func:`position_code` is added to what self-attention reads and to the queries of
+    cross-attention, so a position can look for what lies to its left, and a caption's words
+    about one place can reach that place."""
+
+    def __init__(
+        self,
+        channels: int,
+        heads: int,
+        groups: int,
+        context_dim: int | None,
+        positions: bool = False,
+    ) -> None:
         super().__init__()
+        self.positions = positions
         self.norm = nn.GroupNorm(groups, channels)
         self.ln1, self.self_attn = nn.LayerNorm(channels), MultiHeadAttention(channels, heads)
         self.cross_attn = None
@@ -168,9 +208,10 @@ class Attention(nn.Module):
     ) -> Tensor:
         b, c, hgt, wid = x.shape
         h = self.norm(x).flatten(2).transpose(1, 2)  # [B, H·W, C]
-        h = h + self.self_attn(self.ln1(h))
+        code = position_code(hgt, wid, c).to(h) if self.positions else 0.0  # [H·W, C]
+        h = h + self.self_attn(self.ln1(h) + code)
         if self.cross_attn is not None and context is not None:
-            h = h + self.cross_attn(self.ln2(h), context, mask)
+            h = h + self.cross_attn(self.ln2(h) + code, context, mask)
         h = h + self.ff(self.ln3(h))
         return x + self.proj_out(h.transpose(1, 2).reshape(b, c, hgt, wid))
 
@@ -197,7 +238,7 @@ class UNet(nn.Module):
             return ResBlock(c_in, c_out, emb_dim, cfg.groups, cfg.dropout)
 
         def attention(c: int) -> Attention:
-            return Attention(c, cfg.num_heads, cfg.groups, cfg.context_dim)
+            return Attention(c, cfg.num_heads, cfg.groups, cfg.context_dim, cfg.attention_positions)
 
         self.down = nn.ModuleList()
         skip_channels, c = [chs[0]], chs[0]

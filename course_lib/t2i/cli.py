@@ -2,7 +2,9 @@
 
     course t2i train --preset quick|cpu|gpu [--scenes one|two] [--out DIR] [--resume]
                      [--steps N] [--batch-size B] [--lr LR] [--lr-schedule constant|cosine]
-                     [--threads T] [--checkpoint-every K] [--text-layers N] [--init-from DIR]
+                     [--threads T] [--checkpoint-every K] [--text-layers N]
+                     [--text-positions input|attention] [--image-positions]
+                     [--init-from DIR]
                      [--channels-last] [--compile [BACKEND]]
     course t2i sample "PROMPT" [--negative TEXT] [--steps N] [--guidance W] [--seed S]
                       [--n K] [--model DIR] --out grid.png
@@ -54,6 +56,18 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="trainable transformer blocks with word positions over CLIP's token states",
+    )
+    t.add_argument(
+        "--text-positions",
+        choices=("input", "attention"),
+        default="input",
+        help="where the text layers add word positions: once to their input (starting at "
+        "zero) or to each attention's input (starting from sinusoids)",
+    )
+    t.add_argument(
+        "--image-positions",
+        action="store_true",
+        help="add a 2-D position code to what the UNet's attention reads",
     )
     t.add_argument(
         "--init-from",
@@ -140,6 +154,8 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
             device=device,
             command=command,
             text_layers=args.text_layers,
+            text_positions=args.text_positions,
+            image_positions=args.image_positions,
             init_from=args.init_from,
             channels_last=args.channels_last,
             compile=args.compile,

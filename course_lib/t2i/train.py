@@ -109,22 +109,32 @@ def warm_start(path: str | Path, clip: Any = None) -> Callable[[torch.nn.Module]
     """``init(model)`` loading a saved pipeline's weights (e.g. ``data/t2i_one``) into a model
     of the same UNet. Parts the saved model lacks (a :class:`ContextMixer` added with
     ``text_layers``) keep their fresh start, which for the mixer is the identity; so training
-    starts from the saved model's images and learns what is new (two objects, binding)."""
+    starts from the saved model's images and learns what is new (two objects, binding). A
+    saved mixer of another kind (other ``text_layers`` or ``text_positions``) is left out the
+    same way: the new one starts fresh."""
     from course_lib.t2i.pipeline import TextToImagePipeline
 
     saved = TextToImagePipeline.from_pretrained(path, clip=clip)
     state = {k: v.float() for k, v in saved.model.state_dict().items()}
+    mixer = ("text_layers", "text_positions")
 
     def init(model: torch.nn.Module) -> None:
+        config = getattr(model, "config", None)
+        if config is not None and any(
+            getattr(saved.config, f) != getattr(config, f) for f in mixer
+        ):
+            kept = {k: v for k, v in state.items() if not k.startswith("context.")}
+        else:
+            kept = state
         own = model.state_dict()
-        unknown = [k for k in state if k not in own]
-        misshaped = [k for k in state if k in own and own[k].shape != state[k].shape]
+        unknown = [k for k in kept if k not in own]
+        misshaped = [k for k in kept if k in own and own[k].shape != kept[k].shape]
         if unknown or misshaped:
             raise ValueError(
                 f"{path} does not fit this model: weights it lacks {unknown[:3]}, "
                 f"of another shape {misshaped[:3]} (start from a model of the same preset)"
             )
-        model.load_state_dict(state, strict=False)
+        model.load_state_dict(kept, strict=False)
 
     return init
 
@@ -174,6 +184,8 @@ def train_t2i(
     init: Any = None,
     config: T2IConfig | None = None,
     text_layers: int = 0,
+    text_positions: str = "input",
+    image_positions: bool = False,
     init_from: str | Path | None = None,
     autoencoder: Any = None,
     channels_last: bool = False,
@@ -190,7 +202,9 @@ def train_t2i(
     cross-attention function (:func:`course_lib.models.unet.attend`; notebook 05's exercise);
     ``init(model)`` sets the starting weights (default: a fresh model from ``seed``);
     ``config`` replaces the preset's model (its image size, width and conditioning);
-    ``text_layers`` adds a :class:`~course_lib.t2i.model.ContextMixer` of that many blocks;
+    ``text_layers`` adds a :class:`~course_lib.t2i.model.ContextMixer` of that many blocks
+    (word positions added as ``text_positions`` says); ``image_positions`` gives the UNet's
+    attention a position code (:func:`course_lib.models.unet.position_code`);
     ``init_from`` starts from a saved pipeline's weights (:func:`warm_start`). A latent
     model (the ``gpu`` preset) denoises the latents of ``autoencoder`` (default: the shipped
     :class:`~course_lib.t2i.autoencoder.Autoencoder`). ``channels_last`` and ``compile`` (a
@@ -203,7 +217,13 @@ def train_t2i(
     if config is None:
         width = clip.config.text_width if conditioning == "tokens" else clip.config.embed_dim
         config = T2IConfig.for_preset(
-            p.mode, scenes, context_dim=width, conditioning=conditioning, text_layers=text_layers
+            p.mode,
+            scenes,
+            context_dim=width,
+            conditioning=conditioning,
+            text_layers=text_layers,
+            text_positions=text_positions,
+            image_positions=image_positions,
         )
     if init_from is not None:
         if init is not None:
