@@ -292,6 +292,26 @@ def test_attention_positions_let_a_fresh_mixer_tell_word_order_apart():
         T2IConfig(text_layers=1, text_positions="output")
 
 
+def test_a_bottlenecked_mixer_starts_as_the_identity_and_changes_states_in_rank_r_only():
+    from course_lib.t2i.model import ContextMixer
+
+    torch.manual_seed(0)
+    mixer = ContextMixer(width=16, heads=4, layers=2, length=8, positions="attention", rank=3)
+    states, mask = torch.randn(4, 6, 16), torch.ones(4, 6, dtype=torch.bool)
+    torch.testing.assert_close(mixer(states, mask), states)
+    loss = mixer(states, mask).pow(2).sum()
+    loss.backward()  # the zero-started blocks still learn, through the random up map
+    assert mixer.blocks[0].attn.out.weight.grad.abs().max() > 0
+    with torch.no_grad():
+        for p in mixer.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        change = (mixer(states, mask) - states).reshape(-1, 16)  # [B·L, D]
+    singular = torch.linalg.svdvals(change)
+    assert singular[2] > 1e-3 and singular[3] < 1e-4, singular
+    with pytest.raises(ValueError, match="text_rank must be 0 or more"):
+        T2IConfig(text_layers=1, text_rank=-1)
+
+
 def test_text_layers_need_token_states():
     with pytest.raises(ValueError, match="conditioning='tokens'"):
         T2IConfig(text_layers=1, conditioning="pooled")
@@ -367,7 +387,8 @@ def test_a_warm_start_leaves_out_a_saved_mixer_of_another_kind(pipe, tmp_path):
         for p in saved.parameters():
             p.add_(0.05 * torch.randn_like(p)).copy_(p.half().float())
     TextToImagePipeline(saved, pipe.clip).save_pretrained(tmp_path / "start")
-    for change in ({"text_layers": 2}, {"text_layers": 1, "text_positions": "attention"}):
+    kinds = ({"text_layers": 2}, {"text_positions": "attention"}, {"text_rank": 4})
+    for change in ({"text_layers": 1, **kind} for kind in kinds):
         torch.manual_seed(4)
         model = T2IDenoiser(T2IConfig.from_dict({**base, **change}))
         fresh = {k: v.clone() for k, v in model.state_dict().items()}

@@ -3,7 +3,7 @@
     course t2i train --preset quick|cpu|gpu [--scenes one|two] [--out DIR] [--resume]
                      [--steps N] [--batch-size B] [--lr LR] [--lr-schedule constant|cosine]
                      [--threads T] [--checkpoint-every K] [--text-layers N]
-                     [--text-positions input|attention] [--image-positions]
+                     [--text-positions input|attention] [--text-rank R] [--image-positions]
                      [--init-from DIR]
                      [--channels-last] [--compile [BACKEND]]
     course t2i sample "PROMPT" [--negative TEXT] [--steps N] [--guidance W] [--seed S]
@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         default="input",
         help="where the text layers add word positions: once to their input (starting at "
         "zero) or to each attention's input (starting from sinusoids)",
+    )
+    t.add_argument(
+        "--text-rank",
+        type=int,
+        default=0,
+        metavar="R",
+        help="pass the text layers' change to the token states through a rank-R bottleneck",
     )
     t.add_argument(
         "--image-positions",
@@ -156,6 +163,7 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
             text_layers=args.text_layers,
             text_positions=args.text_positions,
             image_positions=args.image_positions,
+            text_rank=args.text_rank,
             init_from=args.init_from,
             channels_last=args.channels_last,
             compile=args.compile,

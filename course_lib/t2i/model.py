@@ -57,6 +57,7 @@ class T2IConfig:
     text_layers: int = 0  # trainable transformer blocks (with positions) over the token states
     context_length: int = 40  # the most tokens a caption has (the positions those blocks learn)
     text_positions: str = "input"  # ContextMixer: "input" (once, zero start) or "attention"
+    text_rank: int = 0  # ContextMixer: 0 adds its output as is; r > 0 through a rank-r bottleneck
     image_positions: bool = False  # the UNet's attention reads a 2-D position code
     schedule: str = "cosine"
     train_timesteps: int = 1000
@@ -88,11 +89,13 @@ class T2IConfig:
         text_layers: int = 0,
         text_positions: str = "input",
         image_positions: bool = False,
+        text_rank: int = 0,
     ) -> T2IConfig:
         """The model sized by the preset table (``course_lib.config``) for ``mode``, with
         ``text_layers`` :class:`ContextMixer` blocks over the token states (their word
-        positions added as ``text_positions`` says) and, with ``image_positions``, a position
-        code in the UNet's attention."""
+        positions added as ``text_positions`` says, their output through a rank-``text_rank``
+        bottleneck when it is not 0) and, with ``image_positions``, a position code in the
+        UNet's attention."""
         p = get_preset(mode)
         if scenes not in SCENES:
             raise ValueError(f"unknown scenes {scenes!r}: expected one of {', '.join(SCENES)}")
@@ -129,6 +132,7 @@ class T2IConfig:
             text_layers=text_layers,
             text_positions=text_positions,
             image_positions=image_positions,
+            text_rank=text_rank,
             train_timesteps=p.train_timesteps,
             max_x0_weight=max_x0_weight,
             min_objects=lo,
@@ -168,6 +172,8 @@ class T2IConfig:
             raise ValueError(
                 f"unknown text_positions {self.text_positions!r}: expected one of {TEXT_POSITIONS}"
             )
+        if self.text_rank < 0:
+            raise ValueError(f"text_rank must be 0 or more, got {self.text_rank}")
         if self.text_layers and self.conditioning != "tokens":
             raise ValueError("text_layers read token states: they need conditioning='tokens'")
 
@@ -219,12 +225,31 @@ class ContextMixer(nn.Module):
     layer norm, not to the residual stream), starting from :func:`sinusoidal_positions` at the
     scale of the normalized states: word order is visible to the attention from the first
     step, and the output still starts as the plain states.
+
+    With ``rank`` r > 0 the blocks' change to the states passes through a rank-r bottleneck
+    (``states + up(down(x - states))``): the mixer can tag each word with a little of its
+    context (which object, where) but cannot overwrite it with its neighbours' words. The
+    words then reach the UNet as CLIP wrote them, which is what lets a colour-shape pair never
+    seen in training be read as its two words (``docs/t2i.md``).
     """
 
     def __init__(
-        self, width: int, heads: int, layers: int, length: int, positions: str = "input"
+        self,
+        width: int,
+        heads: int,
+        layers: int,
+        length: int,
+        positions: str = "input",
+        rank: int = 0,
     ) -> None:
         super().__init__()
+        # the up map starts random: with the blocks' outputs at zero the mixer is the identity,
+        # and the blocks still get a gradient through it
+        self.bottleneck = (
+            nn.Sequential(nn.Linear(width, rank, bias=False), nn.Linear(rank, width, bias=False))
+            if rank
+            else None
+        )
         if positions not in TEXT_POSITIONS:
             raise ValueError(f"unknown positions {positions!r}: expected one of {TEXT_POSITIONS}")
         self.where = positions
@@ -243,14 +268,16 @@ class ContextMixer(nn.Module):
             x = add_positions(states, self.positions, "this model")  # [B, L, D]
             for block in self.blocks:
                 x = block(x, mask)
+        else:
+            zero = torch.zeros_like(states)
+            positions = add_positions(zero, self.positions, "this model")  # [B, L, D]
+            x = states
+            for block in self.blocks:
+                x = x + block.attn(block.norm1(x) + positions, mask)
+                x = x + block.mlp(block.norm2(x))
+        if self.bottleneck is None:
             return x
-        zero = torch.zeros_like(states)
-        positions = add_positions(zero, self.positions, "this model")  # [B, L, D]
-        x = states
-        for block in self.blocks:
-            x = x + block.attn(block.norm1(x) + positions, mask)
-            x = x + block.mlp(block.norm2(x))
-        return x
+        return states + self.bottleneck(x - states)  # [B, L, D]
 
 
 class T2IDenoiser(nn.Module):
@@ -278,6 +305,7 @@ class T2IDenoiser(nn.Module):
                 config.text_layers,
                 config.context_length,
                 config.text_positions,
+                config.text_rank,
             )
 
     def forward(

@@ -110,13 +110,13 @@ def warm_start(path: str | Path, clip: Any = None) -> Callable[[torch.nn.Module]
     of the same UNet. Parts the saved model lacks (a :class:`ContextMixer` added with
     ``text_layers``) keep their fresh start, which for the mixer is the identity; so training
     starts from the saved model's images and learns what is new (two objects, binding). A
-    saved mixer of another kind (other ``text_layers`` or ``text_positions``) is left out the
-    same way: the new one starts fresh."""
+    saved mixer of another kind (other ``text_layers``, ``text_positions`` or ``text_rank``) is
+    left out the same way: the new one starts fresh."""
     from course_lib.t2i.pipeline import TextToImagePipeline
 
     saved = TextToImagePipeline.from_pretrained(path, clip=clip)
     state = {k: v.float() for k, v in saved.model.state_dict().items()}
-    mixer = ("text_layers", "text_positions")
+    mixer = ("text_layers", "text_positions", "text_rank")
 
     def init(model: torch.nn.Module) -> None:
         config = getattr(model, "config", None)
@@ -186,6 +186,7 @@ def train_t2i(
     text_layers: int = 0,
     text_positions: str = "input",
     image_positions: bool = False,
+    text_rank: int = 0,
     init_from: str | Path | None = None,
     autoencoder: Any = None,
     channels_last: bool = False,
@@ -203,7 +204,8 @@ def train_t2i(
     ``init(model)`` sets the starting weights (default: a fresh model from ``seed``);
     ``config`` replaces the preset's model (its image size, width and conditioning);
     ``text_layers`` adds a :class:`~course_lib.t2i.model.ContextMixer` of that many blocks
-    (word positions added as ``text_positions`` says); ``image_positions`` gives the UNet's
+    (word positions added as ``text_positions`` says, through a rank-``text_rank``
+    bottleneck unless it is 0); ``image_positions`` gives the UNet's
     attention a position code (:func:`course_lib.models.unet.position_code`);
     ``init_from`` starts from a saved pipeline's weights (:func:`warm_start`). A latent
     model (the ``gpu`` preset) denoises the latents of ``autoencoder`` (default: the shipped
@@ -224,6 +226,7 @@ def train_t2i(
             text_layers=text_layers,
             text_positions=text_positions,
             image_positions=image_positions,
+            text_rank=text_rank,
         )
     if init_from is not None:
         if init is not None:
