@@ -312,6 +312,20 @@ def test_a_bottlenecked_mixer_starts_as_the_identity_and_changes_states_in_rank_
         T2IConfig(text_layers=1, text_rank=-1)
 
 
+def test_two_object_presets_default_to_what_binding_needs_and_one_object_to_none():
+    from course_lib.t2i.model import BINDING, NO_BINDING
+
+    def binding(config: T2IConfig) -> dict:
+        return {k: getattr(config, k) for k in BINDING}
+
+    assert binding(T2IConfig.for_preset("cpu", "two")) == BINDING
+    assert binding(T2IConfig.for_preset("cpu", "one")) == NO_BINDING
+    assert BINDING["text_layers"] > 0 and BINDING["image_positions"]
+    chosen = T2IConfig.for_preset("cpu", "two", text_rank=0, image_positions=False)
+    assert binding(chosen) == {**BINDING, "text_rank": 0, "image_positions": False}
+    assert T2IConfig.for_preset("cpu", "two", conditioning="pooled").text_layers == 0
+
+
 def test_text_layers_need_token_states():
     with pytest.raises(ValueError, match="conditioning='tokens'"):
         T2IConfig(text_layers=1, conditioning="pooled")

@@ -3,8 +3,8 @@
     course t2i train --preset quick|cpu|gpu [--scenes one|two] [--out DIR] [--resume]
                      [--steps N] [--batch-size B] [--lr LR] [--lr-schedule constant|cosine]
                      [--threads T] [--checkpoint-every K] [--text-layers N]
-                     [--text-positions input|attention] [--text-rank R] [--image-positions]
-                     [--init-from DIR]
+                     [--text-positions input|attention] [--text-rank R]
+                     [--[no-]image-positions] [--init-from DIR]
                      [--channels-last] [--compile [BACKEND]]
     course t2i sample "PROMPT" [--negative TEXT] [--steps N] [--guidance W] [--seed S]
                       [--n K] [--model DIR] --out grid.png
@@ -54,27 +54,32 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--text-layers",
         type=int,
-        default=0,
-        help="trainable transformer blocks with word positions over CLIP's token states",
+        default=None,
+        help="trainable transformer blocks with word positions over CLIP's token states "
+        "(default: 2 for --scenes two, else 0)",
     )
     t.add_argument(
         "--text-positions",
         choices=("input", "attention"),
-        default="input",
+        default=None,
         help="where the text layers add word positions: once to their input (starting at "
-        "zero) or to each attention's input (starting from sinusoids)",
+        "zero) or to each attention's input (starting from sinusoids; the default for "
+        "--scenes two)",
     )
     t.add_argument(
         "--text-rank",
         type=int,
-        default=0,
+        default=None,
         metavar="R",
-        help="pass the text layers' change to the token states through a rank-R bottleneck",
+        help="pass the text layers' change to the token states through a rank-R bottleneck "
+        "(default: 12 for --scenes two, else 0: none)",
     )
     t.add_argument(
         "--image-positions",
-        action="store_true",
-        help="add a 2-D position code to what the UNet's attention reads",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add a 2-D position code to what the UNet's attention reads (default: on for "
+        "--scenes two)",
     )
     t.add_argument(
         "--init-from",

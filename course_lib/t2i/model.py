@@ -41,6 +41,16 @@ from course_lib.models.clip import Block, add_positions
 from course_lib.models.unet import UNet, UNetConfig
 
 SCENES = {"one": (1, 1), "two": (2, 2)}  # --scenes: (min_objects, max_objects)
+#: What binding several objects needs (docs/t2i.md), the default of ``for_preset(scenes="two")``:
+#: a ContextMixer with positions in its attention and a rank-12 bottleneck, and the UNet's
+#: attention reading where it is. One object needs none of it.
+BINDING = {
+    "text_layers": 2,
+    "text_positions": "attention",
+    "text_rank": 12,
+    "image_positions": True,
+}
+NO_BINDING = {"text_layers": 0, "text_positions": "input", "text_rank": 0, "image_positions": False}
 CONDITIONING = ("tokens", "pooled")
 TEXT_POSITIONS = ("input", "attention")  # where a ContextMixer adds its word positions
 
@@ -88,19 +98,29 @@ class T2IConfig:
         scenes: str = "one",
         context_dim: int = 64,
         conditioning: str = "tokens",
-        text_layers: int = 0,
-        text_positions: str = "input",
-        image_positions: bool = False,
-        text_rank: int = 0,
+        text_layers: int | None = None,
+        text_positions: str | None = None,
+        image_positions: bool | None = None,
+        text_rank: int | None = None,
     ) -> T2IConfig:
         """The model sized by the preset table (``course_lib.config``) for ``mode``, with
         ``text_layers`` :class:`ContextMixer` blocks over the token states (their word
         positions added as ``text_positions`` says, their output through a rank-``text_rank``
         bottleneck when it is not 0) and, with ``image_positions``, a position code in the
-        UNet's attention."""
+        UNet's attention. Each of those four left as None takes its value from
+        :data:`BINDING` for ``scenes="two"`` (token conditioning) and :data:`NO_BINDING`
+        otherwise."""
         p = get_preset(mode)
         if scenes not in SCENES:
             raise ValueError(f"unknown scenes {scenes!r}: expected one of {', '.join(SCENES)}")
+        given = {
+            "text_layers": text_layers,
+            "text_positions": text_positions,
+            "text_rank": text_rank,
+            "image_positions": image_positions,
+        }
+        defaults = BINDING if scenes == "two" and conditioning == "tokens" else NO_BINDING
+        binding = {k: defaults[k] if v is None else v for k, v in given.items()}
         lo, hi = SCENES[scenes]
         if mode == "gpu":  # 64 px scenes of one to three objects
             lo, hi = (1, p.max_objects) if scenes == "two" else (lo, hi)
@@ -131,10 +151,7 @@ class T2IConfig:
             attention_levels=attention,
             context_dim=context_dim,
             conditioning=conditioning,
-            text_layers=text_layers,
-            text_positions=text_positions,
-            image_positions=image_positions,
-            text_rank=text_rank,
+            **binding,
             train_timesteps=p.train_timesteps,
             max_x0_weight=max_x0_weight,
             min_objects=lo,

@@ -183,10 +183,10 @@ def train_t2i(
     attend: Any = None,
     init: Any = None,
     config: T2IConfig | None = None,
-    text_layers: int = 0,
-    text_positions: str = "input",
-    image_positions: bool = False,
-    text_rank: int = 0,
+    text_layers: int | None = None,
+    text_positions: str | None = None,
+    image_positions: bool | None = None,
+    text_rank: int | None = None,
     init_from: str | Path | None = None,
     autoencoder: Any = None,
     channels_last: bool = False,
@@ -205,8 +205,9 @@ def train_t2i(
     ``config`` replaces the preset's model (its image size, width and conditioning);
     ``text_layers`` adds a :class:`~course_lib.t2i.model.ContextMixer` of that many blocks
     (word positions added as ``text_positions`` says, through a rank-``text_rank``
-    bottleneck unless it is 0); ``image_positions`` gives the UNet's
-    attention a position code (:func:`course_lib.models.unet.position_code`);
+    bottleneck unless it is 0); ``image_positions`` gives the UNet's attention a position code
+    (:func:`course_lib.models.unet.position_code`); each of these four left as None takes the
+    preset's value for ``scenes`` (:data:`~course_lib.t2i.model.BINDING` for two objects);
     ``init_from`` starts from a saved pipeline's weights (:func:`warm_start`). A latent
     model (the ``gpu`` preset) denoises the latents of ``autoencoder`` (default: the shipped
     :class:`~course_lib.t2i.autoencoder.Autoencoder`). ``channels_last`` and ``compile`` (a
