@@ -21,6 +21,7 @@ tokens ``encoder_attention_mask`` ``[B, L]`` (1 or True: a real token, 0: paddin
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,13 +146,15 @@ def use_attention(model: nn.Module, attend_fn: Callable[..., Tensor]) -> nn.Modu
     return model
 
 
+@functools.lru_cache(maxsize=32)
 def position_code(height: int, width: int, channels: int) -> Tensor:
     """A fixed 2-D sinusoidal code of the ``height × width`` positions: ``[H·W, channels]``
     (``channels`` divisible by 4), half the channels for the row and half for the column, each
     the sines and cosines of ``channels / 4`` geometric frequencies, from half a period over the
     image (so that opposite edges differ) to one period per two positions. As ViT and DiT code
     their patches, but in coordinates scaled to the image, so that every level of a UNet reads
-    the same place the same way."""
+    the same place the same way. Cached (every attention block of a level reads the same code):
+    do not modify the returned tensor."""
     if channels % 4:
         raise ValueError(f"position_code needs channels divisible by 4, got {channels}")
     k = channels // 4

@@ -41,9 +41,9 @@ from course_lib.models.clip import Block, add_positions
 from course_lib.models.unet import UNet, UNetConfig
 
 SCENES = {"one": (1, 1), "two": (2, 2)}  # --scenes: (min_objects, max_objects)
-#: What binding several objects needs (docs/t2i.md), the default of ``for_preset(scenes="two")``:
-#: a ContextMixer with positions in its attention and a rank-12 bottleneck, and the UNet's
-#: attention reading where it is. One object needs none of it.
+#: The default of ``for_preset(scenes="two")``, what the shipped two-object model has
+#: (docs/t2i.md): a ContextMixer with positions in its attention and a rank-12 bottleneck, and
+#: the UNet's attention reading where it is. One-object models have none of it.
 BINDING = {
     "text_layers": 2,
     "text_positions": "attention",
@@ -249,9 +249,9 @@ class ContextMixer(nn.Module):
     With ``rank`` r > 0 the blocks' change to the states passes through a rank-r bottleneck
     (``states + up(down(x - states))``): the mixer can tag each word with a little of its
     context (which object, where) but cannot overwrite it with its neighbours' words, so the
-    words reach the UNet nearly as CLIP wrote them. In a supervised probe of the text side
-    this read colour-shape pairs never seen in training far better than a full-width mixer
-    (``docs/t2i.md``).
+    words reach the UNet nearly as CLIP wrote them. The shipped two-object model uses rank 12;
+    whether that helps on colour-shape pairs never seen in training is not established
+    (``docs/t2i.md``: the text-side probe found no difference).
     """
 
     def __init__(
@@ -264,6 +264,9 @@ class ContextMixer(nn.Module):
         rank: int = 0,
     ) -> None:
         super().__init__()
+        if positions not in TEXT_POSITIONS:
+            raise ValueError(f"unknown positions {positions!r}: expected one of {TEXT_POSITIONS}")
+        self.where = positions
         # the up map starts random: with the blocks' outputs at zero the mixer is the identity,
         # and the blocks still get a gradient through it
         self.bottleneck = (
@@ -271,9 +274,6 @@ class ContextMixer(nn.Module):
             if rank
             else None
         )
-        if positions not in TEXT_POSITIONS:
-            raise ValueError(f"unknown positions {positions!r}: expected one of {TEXT_POSITIONS}")
-        self.where = positions
         start = sinusoidal_positions(length, width) if positions == "attention" else None
         self.positions = nn.Parameter(torch.zeros(length, width) if start is None else start)
         self.blocks = nn.ModuleList(Block(width, heads) for _ in range(layers))
@@ -290,8 +290,8 @@ class ContextMixer(nn.Module):
             for block in self.blocks:
                 x = block(x, mask)
         else:
-            zero = torch.zeros_like(states)
-            positions = add_positions(zero, self.positions, "this model")  # [B, L, D]
+            zero = torch.zeros_like(states[:1])
+            positions = add_positions(zero, self.positions, "this model")  # [1, L, D]
             x = states
             for block in self.blocks:
                 x = x + block.attn(block.norm1(x) + positions, mask)
