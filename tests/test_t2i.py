@@ -12,6 +12,7 @@ import torch
 from course_lib.data.tokenizer import UnknownWordsWarning
 from course_lib.diffusion import guided, last, sample_ddim, timesteps, to_eps_x0
 from course_lib.models.clip import CLIP
+from course_lib.paths import data_path
 from course_lib.t2i import T2IConfig, T2IDenoiser, TextToImagePipeline, encode_prompts
 from course_lib.t2i.cli import main as t2i_main
 from course_lib.t2i.train import train_t2i
@@ -312,14 +313,19 @@ def test_a_bottlenecked_mixer_starts_as_the_identity_and_changes_states_in_rank_
         T2IConfig(text_layers=1, text_rank=-1)
 
 
-def test_two_object_presets_default_to_what_binding_needs_and_one_object_to_none():
-    from course_lib.t2i.model import BINDING, NO_BINDING
+def test_presets_default_to_what_the_shipped_models_have():
+    from course_lib.t2i.model import BINDING, NO_BINDING, ONE_OBJECT
 
     def binding(config: T2IConfig) -> dict:
         return {k: getattr(config, k) for k in BINDING}
 
     assert binding(T2IConfig.for_preset("cpu", "two")) == BINDING
-    assert binding(T2IConfig.for_preset("cpu", "one")) == NO_BINDING
+    assert binding(T2IConfig.for_preset("cpu", "one")) == ONE_OBJECT
+    assert ONE_OBJECT["text_layers"] == 0 and ONE_OBJECT["image_positions"]
+    assert binding(T2IConfig.for_preset("cpu", "one", conditioning="pooled")) == NO_BINDING
+    for scenes, shipped in (("one", ONE_OBJECT), ("two", BINDING)):
+        saved = json.loads(data_path(f"t2i_{scenes}", "t2i.json").read_text())["model_config"]
+        assert {k: saved[k] for k in shipped} == shipped, scenes
     assert BINDING["text_layers"] > 0 and BINDING["image_positions"]
     chosen = T2IConfig.for_preset("cpu", "two", text_rank=0, image_positions=False)
     assert binding(chosen) == {**BINDING, "text_rank": 0, "image_positions": False}

@@ -78,8 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         "--image-positions",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="add a 2-D position code to what the UNet's attention reads (default: on for "
-        "--scenes two)",
+        help="add a 2-D position code to what the UNet's attention reads (default: on)",
     )
     t.add_argument(
         "--init-from",

@@ -43,7 +43,7 @@ from course_lib.models.unet import UNet, UNetConfig
 SCENES = {"one": (1, 1), "two": (2, 2)}  # --scenes: (min_objects, max_objects)
 #: The default of ``for_preset(scenes="two")``, what the shipped two-object model has
 #: (docs/t2i.md): a ContextMixer with positions in its attention and a rank-12 bottleneck, and
-#: the UNet's attention reading where it is. One-object models have none of it.
+#: the UNet's attention reading where it is.
 BINDING = {
     "text_layers": 2,
     "text_positions": "attention",
@@ -51,6 +51,10 @@ BINDING = {
     "image_positions": True,
 }
 NO_BINDING = {"text_layers": 0, "text_positions": "input", "text_rank": 0, "image_positions": False}
+#: The default of ``for_preset(scenes="one")`` with token states, what the shipped one-object
+#: model has: no text layers, and the UNet's attention reading where it is (it learns held-out
+#: colour–shape pairs sooner with it; docs/t2i.md). Pooled conditioning gets NO_BINDING.
+ONE_OBJECT = {**NO_BINDING, "image_positions": True}
 CONDITIONING = ("tokens", "pooled")
 TEXT_POSITIONS = ("input", "attention")  # where a ContextMixer adds its word positions
 
@@ -108,8 +112,8 @@ class T2IConfig:
         positions added as ``text_positions`` says, their output through a rank-``text_rank``
         bottleneck when it is not 0) and, with ``image_positions``, a position code in the
         UNet's attention. Each of those four left as None takes its value from
-        :data:`BINDING` for ``scenes="two"`` (token conditioning) and :data:`NO_BINDING`
-        otherwise."""
+        :data:`BINDING` for ``scenes="two"`` and :data:`ONE_OBJECT` for ``scenes="one"`` (token
+        conditioning), and :data:`NO_BINDING` for pooled conditioning."""
         p = get_preset(mode)
         if scenes not in SCENES:
             raise ValueError(f"unknown scenes {scenes!r}: expected one of {', '.join(SCENES)}")
@@ -119,7 +123,9 @@ class T2IConfig:
             "text_rank": text_rank,
             "image_positions": image_positions,
         }
-        defaults = BINDING if scenes == "two" and conditioning == "tokens" else NO_BINDING
+        defaults = NO_BINDING
+        if conditioning == "tokens":
+            defaults = BINDING if scenes == "two" else ONE_OBJECT
         binding = {k: defaults[k] if v is None else v for k, v in given.items()}
         lo, hi = SCENES[scenes]
         if mode == "gpu":  # 64 px scenes of one to three objects
