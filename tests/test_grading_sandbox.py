@@ -50,6 +50,22 @@ def test_without_any_sandbox_the_grader_still_grades_and_says_so(tmp_path):
     assert result.score == result.max_score == 5
 
 
+@pytest.mark.skipif(not sandbox.protections().separate_uid, reason="needs root and setpriv")
+def test_a_separate_uid_without_bubblewrap_reaches_its_submission_but_not_the_release(tmp_path):
+    folder = tmp_path / "submitted" / "lab" / "demo"
+    folder.mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / "demo" / "demo.ipynb", folder / "demo.ipynb")
+    uid_only = sandbox.Protections(bubblewrap=None, separate_uid=True, rlimits=True)
+    grader = Grader("demo", tmp_path, ROOT, secret="lab", protections=uid_only, log=lambda _: None)
+    try:
+        assert grader._scratch.stat().st_mode & 0o777 == 0o711  # pass through, not list
+        assert (grader._scratch / "release").stat().st_mode & 0o777 == 0o700
+        (result,) = grader.run()
+    finally:
+        grader.close()
+    assert result.score == result.max_score == 5, result.note
+
+
 @pytest.mark.skipif(not sandbox.protections().bubblewrap, reason="needs bubblewrap")
 def test_the_bubblewrap_command_binds_the_submission_read_write_and_nothing_else(tmp_path):
     args = sandbox.bwrap_args(sandbox.protections().bubblewrap, tmp_path)

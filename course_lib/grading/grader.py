@@ -160,7 +160,12 @@ class Grader:
         self.log = log
         self.errors: list[str] = []  # submissions the grader itself failed on (nothing recorded)
         self._scratch = Path(tempfile.mkdtemp(prefix=f"course-grade-{assignment}-"))
+        if self.protections.separate_uid and not self.protections.bubblewrap:
+            # the sandbox's uid opens its own submission folder by this path, so it must be
+            # able to pass through (not list) the scratch folder; the release stays root's
+            self._scratch.chmod(0o711)
         self._prepare()
+        (self._scratch / "release").chmod(0o700)
 
     # ------------------------------------------------------------------ preparation
 
