@@ -37,12 +37,17 @@ def test_all_protections_on_says_nothing_is_off():
     assert "OFF" not in prot.describe()
 
 
-def test_without_any_sandbox_the_grader_still_grades_and_says_so(tmp_path):
-    folder = tmp_path / "submitted" / "laptop" / "demo"
+def demo_grader(course: Path, protections: sandbox.Protections) -> Grader:
+    """A grader of the demo assignment with its solution submitted by one student."""
+    folder = course / "submitted" / "student" / "demo"
     folder.mkdir(parents=True)
     shutil.copy(ROOT / "solutions" / "demo" / "demo.ipynb", folder / "demo.ipynb")
+    return Grader("demo", course, ROOT, secret="demo", protections=protections, log=lambda _: None)
+
+
+def test_without_any_sandbox_the_grader_still_grades_and_says_so(tmp_path):
     bare = sandbox.Protections(bubblewrap=None, separate_uid=False, rlimits=False)
-    grader = Grader("demo", tmp_path, ROOT, secret="laptop", protections=bare, log=lambda _: None)
+    grader = demo_grader(tmp_path, bare)
     try:
         (result,) = grader.run()
     finally:
@@ -52,11 +57,8 @@ def test_without_any_sandbox_the_grader_still_grades_and_says_so(tmp_path):
 
 @pytest.mark.skipif(not sandbox.protections().separate_uid, reason="needs root and setpriv")
 def test_a_separate_uid_without_bubblewrap_reaches_its_submission_but_not_the_release(tmp_path):
-    folder = tmp_path / "submitted" / "lab" / "demo"
-    folder.mkdir(parents=True)
-    shutil.copy(ROOT / "solutions" / "demo" / "demo.ipynb", folder / "demo.ipynb")
     uid_only = sandbox.Protections(bubblewrap=None, separate_uid=True, rlimits=True)
-    grader = Grader("demo", tmp_path, ROOT, secret="lab", protections=uid_only, log=lambda _: None)
+    grader = demo_grader(tmp_path, uid_only)
     try:
         assert grader._scratch.stat().st_mode & 0o777 == 0o711  # pass through, not list
         assert (grader._scratch / "release").stat().st_mode & 0o777 == 0o700

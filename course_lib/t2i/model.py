@@ -52,8 +52,8 @@ BINDING = {
 }
 NO_BINDING = {"text_layers": 0, "text_positions": "input", "text_rank": 0, "image_positions": False}
 #: The default of ``for_preset(scenes="one")`` with token states, what the shipped one-object
-#: model has: no text layers, and the UNet's attention reading where it is (it learns held-out
-#: colour–shape pairs sooner with it; docs/t2i.md). Pooled conditioning gets NO_BINDING.
+#: model has: no text layers, and the UNet's attention reading where it is (docs/t2i.md: it
+#: ended better with it, though it did not learn sooner). Pooled conditioning gets NO_BINDING.
 ONE_OBJECT = {**NO_BINDING, "image_positions": True}
 CONDITIONING = ("tokens", "pooled")
 TEXT_POSITIONS = ("input", "attention")  # where a ContextMixer adds its word positions
