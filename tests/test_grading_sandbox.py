@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,7 +57,9 @@ def test_without_any_sandbox_the_grader_still_grades_and_says_so(tmp_path):
     assert result.score == result.max_score == 5
 
 
-@pytest.mark.skipif(not sandbox.protections().separate_uid, reason="needs root and setpriv")
+@pytest.mark.skipif(
+    not sandbox.protections().separate_uid, reason="needs root, setpriv and a readable checkout"
+)
 def test_a_separate_uid_without_bubblewrap_reaches_its_submission_but_not_the_release(tmp_path):
     uid_only = sandbox.Protections(bubblewrap=None, separate_uid=True, rlimits=True)
     grader = demo_grader(tmp_path, uid_only)
@@ -66,6 +70,19 @@ def test_a_separate_uid_without_bubblewrap_reaches_its_submission_but_not_the_re
     finally:
         grader.close()
     assert result.score == result.max_score == 5, result.note
+
+
+@pytest.mark.skipif(
+    not (os.geteuid() == 0 and shutil.which("setpriv")), reason="needs root and setpriv"
+)
+def test_a_uid_that_cannot_reach_python_is_no_protection_and_says_why(tmp_path, monkeypatch):
+    hidden = tmp_path / "hidden"
+    hidden.mkdir(mode=0o700)
+    (hidden / "python").symlink_to(sys.executable)
+    monkeypatch.setattr(sys, "executable", str(hidden / "python"))
+    prot = sandbox.protections()
+    assert not prot.separate_uid
+    assert any("separate uid cannot run" in note for note in prot.notes), prot.notes
 
 
 @pytest.mark.skipif(not sandbox.protections().bubblewrap, reason="needs bubblewrap")

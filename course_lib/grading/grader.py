@@ -47,7 +47,7 @@ from course_lib.grading.program import (
 from course_lib.grading.values import decode, dump, encode, load
 
 SECRET_FILE = "grader_secret.json"
-UID_BASE = 61000
+UID_BASE = sandbox.UID_BASE
 MAX_VALUES_BYTES = 64 * 1024**2
 REPORT_LOG_CHARS = 4000
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import course_lib
 
+UID_BASE = 61000  # the grader runs the submission in worker slot k as uid UID_BASE + k
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -107,6 +109,20 @@ def protections() -> Protections:
     separate_uid = (
         hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("setpriv") is not None
     )
+    if separate_uid:  # the uid must reach this Python and course_lib (a 0700 checkout hides them)
+        probe = subprocess.run(
+            [*setpriv_args(UID_BASE), sys.executable, "-I", "-c", "import course_lib.grading"],
+            capture_output=True,
+            text=True,
+            cwd="/",
+        )
+        if probe.returncode != 0:
+            said = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1]
+            notes.append(
+                f"a separate uid cannot run {sys.executable} with course_lib ({said}): make the "
+                "checkout and every folder above it readable by other users (chmod o+rx)"
+            )
+            separate_uid = False
     rlimits = shutil.which("prlimit") is not None
     return Protections(bubblewrap=bwrap, separate_uid=separate_uid, rlimits=rlimits, notes=notes)
 
@@ -209,6 +225,20 @@ class RunResult:
     output_bytes: int
 
 
+def setpriv_args(uid: int) -> list[str]:
+    """The command prefix that runs what follows as ``uid``, with no groups or capabilities."""
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+    ]
+
+
 def build_command(
     work: Path, uid: int | None, limits: Limits, prot: Protections, ready_fd: int
 ) -> tuple[list[str], Path]:
@@ -233,16 +263,7 @@ def build_command(
             cmd += ["--setenv", key, value]
         cmd += ["--"]
     if uid is not None:
-        cmd += [
-            "setpriv",
-            f"--reuid={uid}",
-            f"--regid={uid}",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            "--no-new-privs",
-            "--",
-        ]
+        cmd += setpriv_args(uid)
     return cmd + python + [str(inner), str(ready_fd)], inner
 
 
