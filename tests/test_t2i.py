@@ -492,6 +492,10 @@ def test_the_gpu_options_reach_the_training_loop_from_the_cli(tmp_path):
     state = json.loads((latest_checkpoint(run / "checkpoints") / "state.json").read_text())
     assert state["train_config"]["channels_last"] is True
     assert state["train_config"]["compile"] is None
+    assert state["train_config"]["ema_decay"] == 0.99  # a short run's default
+    assert t2i_main([*args, "--ema-decay", "0.9", "--steps", "2", "--resume"]) == 0
+    state = json.loads((latest_checkpoint(run / "checkpoints") / "state.json").read_text())
+    assert state["train_config"]["ema_decay"] == 0.9
 
 
 def test_the_bench_finds_the_override_then_the_shipped_model_then_a_run(pipe, tmp_path):

@@ -171,6 +171,12 @@ def test_ema_follows_the_weights_with_its_decay():
     assert ema.model.weight.item() == pytest.approx(0.09)
 
 
+@pytest.mark.parametrize("decay", [-0.1, 1.0, 1.5])
+def test_an_ema_decay_outside_zero_to_one_is_refused(decay):
+    with pytest.raises(ValueError, match=r"EMA decay must be in \[0, 1\), got"):
+        EMA(torch.nn.Linear(1, 1), decay=decay)
+
+
 def test_learning_rate_warms_up_then_follows_the_cosine():
     config = TrainConfig(steps=110, lr=1.0, warmup_steps=10, lr_schedule="cosine")
     assert config.lr_at(0) == pytest.approx(0.1) and config.lr_at(9) == pytest.approx(1.0)

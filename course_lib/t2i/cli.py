@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
         help="after warmup (cosine decays to 0 at --steps; may change on --resume)",
     )
     t.add_argument("--checkpoint-every", type=int, default=None)
+    t.add_argument(
+        "--ema-decay",
+        type=float,
+        default=None,
+        metavar="D",
+        help="decay of the EMA weights that are exported and sampled, in [0, 1) "
+        "(default: 0.999, or 0.99 for runs under 1,000 steps)",
+    )
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument(
@@ -171,6 +179,7 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
             init_from=args.init_from,
             channels_last=args.channels_last,
             compile=args.compile,
+            ema_decay=args.ema_decay,
         ):
             pass
         if final is not None:

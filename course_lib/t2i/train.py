@@ -191,6 +191,7 @@ def train_t2i(
     autoencoder: Any = None,
     channels_last: bool = False,
     compile: str | None = None,
+    ema_decay: float | None = None,
 ) -> Iterator[TrainStep]:
     """Train a text-to-image model in ``mode``'s preset; yields the core loop's steps.
 
@@ -212,6 +213,8 @@ def train_t2i(
     model (the ``gpu`` preset) denoises the latents of ``autoencoder`` (default: the shipped
     :class:`~course_lib.t2i.autoencoder.Autoencoder`). ``channels_last`` and ``compile`` (a
     ``torch.compile`` backend, e.g. ``"inductor"``) are the core loop's options for GPUs.
+    ``ema_decay`` sets the decay of the EMA weights the pipeline exports (default: 0.999 for
+    runs of 1,000 steps or more, else 0.99).
     """
     from course_lib.t2i.pipeline import TextToImagePipeline
 
@@ -241,7 +244,7 @@ def train_t2i(
         lr=lr or LR[p.mode],
         warmup_steps=min(100, total // 10),
         lr_schedule=lr_schedule,  # type: ignore[arg-type]
-        ema_decay=0.999 if total >= 1000 else 0.99,
+        ema_decay=(0.999 if total >= 1000 else 0.99) if ema_decay is None else ema_decay,
         seed=seed,
         checkpoint_dir=str(out / "checkpoints"),
         checkpoint_every=every,
