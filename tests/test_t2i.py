@@ -493,9 +493,18 @@ def test_the_gpu_options_reach_the_training_loop_from_the_cli(tmp_path):
     assert state["train_config"]["channels_last"] is True
     assert state["train_config"]["compile"] is None
     assert state["train_config"]["ema_decay"] == 0.99  # a short run's default
+    assert state["train_config"]["lr_schedule"] == "cosine"
     assert t2i_main([*args, "--ema-decay", "0.9", "--steps", "2", "--resume"]) == 0
     state = json.loads((latest_checkpoint(run / "checkpoints") / "state.json").read_text())
     assert state["train_config"]["ema_decay"] == 0.9
+
+
+def test_the_ema_window_is_about_two_percent_of_the_run():
+    from course_lib.t2i.train import default_ema_decay
+
+    assert default_ema_decay(1) == default_ema_decay(5_000) == 0.99
+    assert default_ema_decay(25_000) == pytest.approx(0.998)
+    assert default_ema_decay(10**7) == 0.9999
 
 
 def test_the_bench_finds_the_override_then_the_shipped_model_then_a_run(pipe, tmp_path):

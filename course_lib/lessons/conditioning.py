@@ -220,6 +220,7 @@ def train_text_model(
             steps=steps or p.text_train_steps,
             batch_size=batch_size,
             lr=1e-3,
+            lr_schedule="constant",
             checkpoint_every=0,
             seed=seed,
             progress=progress,

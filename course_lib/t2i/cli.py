@@ -45,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--lr-schedule",
         choices=("constant", "cosine"),
-        default="constant",
-        help="after warmup (cosine decays to 0 at --steps; may change on --resume)",
+        default="cosine",
+        help="after warmup (cosine, the default, decays to 0 at --steps; may change on --resume)",
     )
     t.add_argument("--checkpoint-every", type=int, default=None)
     t.add_argument(
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="D",
         help="decay of the EMA weights that are exported and sampled, in [0, 1) "
-        "(default: 0.999, or 0.99 for runs under 1,000 steps)",
+        "(default: 1 - 50 / steps, between 0.99 and 0.9999)",
     )
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--seed", type=int, default=0)
