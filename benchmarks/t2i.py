@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import torch
 
@@ -25,6 +26,7 @@ from course_lib.t2i.evaluate import (
     describe_run,
     evaluate,
     find_pipeline,
+    first_reaching,
     red_share,
     training_curve,
 )
@@ -46,6 +48,34 @@ def throughput(pipe: TextToImagePipeline, batch: int = 32, steps: int = 3) -> fl
         loss.backward()
         optimizer.step()
     return steps / (time.perf_counter() - start)
+
+
+def minutes_to_goal(run_dir: Path, rows: list[dict[str, float]], n: int) -> Table:
+    """The bench row of issue 8's first goal: the training minutes of the first checkpoint of
+    ``run_dir`` whose held-out one-object rate, measured again on ``n`` samples at guidance 3
+    and 5 (the best counts), reaches 95 %; the curve's screening rates pick which to measure."""
+
+    def measure(step: int) -> tuple[float, float]:
+        pipe = TextToImagePipeline.from_pretrained(run_dir / "history" / f"step-{step:08d}")
+        return max((evaluate(pipe, n, "heldout", 1, w, 25)["all"], w) for w in (3.0, 5.0))
+
+    table = Table(
+        "Text-to-image: minutes for a `cpu` run from scratch to reach 95 % (held-out one-object)",
+        ["measure", "value", "goal"],
+        note=f"{n} samples per measurement; training minutes as the run logged them"
+        " (`course t2i train --preset cpu`, 2 threads).",
+    )
+    hit = first_reaching(rows, measure, target=0.95)
+    if hit is None:
+        table.add("first checkpoint at ≥ 95 %", "none of the run's checkpoints", "≤ 10 min")
+    else:
+        table.add(
+            "first checkpoint at ≥ 95 %",
+            f"step {hit['step']:.0f}: {hit['minutes']:.1f} min"
+            f" ({percent(hit['all'])} at w = {hit['guidance']:g})",
+            "≤ 10 min",
+        )
+    return table
 
 
 def run(ctx: BenchContext) -> list[Table]:
@@ -111,7 +141,9 @@ def run(ctx: BenchContext) -> list[Table]:
             + " One row per checkpoint the run kept; the goal is 95 % within 10"
             " minutes on 2 cores (issue 8).",
         )
-        for row in training_curve(run_dir, max(64, n // 4), every=4 if ctx.quick else 1):
+        rows = training_curve(run_dir, max(64, n // 4), every=4 if ctx.quick else 1)
+        for row in rows:
             curve.add(row["step"], f"{row['minutes']:.1f}", percent(row["all"]))
         tables.append(curve)
+        tables.append(minutes_to_goal(run_dir, rows, n))
     return tables

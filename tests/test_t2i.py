@@ -517,3 +517,25 @@ def test_the_bench_finds_the_override_then_the_shipped_model_then_a_run(pipe, tm
     assert find_pipeline("three", tmp_path) is None
     pipe.save_pretrained(tmp_path / "runs/t2i_three_cpu/pipeline")
     assert find_pipeline("three", tmp_path) == tmp_path / "runs/t2i_three_cpu/pipeline"
+
+
+def test_minutes_to_the_goal_come_from_the_first_checkpoint_that_holds_up_on_more_samples():
+    from course_lib.t2i.evaluate import first_reaching
+
+    rows = [
+        {"step": 250, "minutes": 1.0, "all": 0.50},
+        {"step": 500, "minutes": 2.0, "all": 0.96},  # a lucky screen: 0.93 on more samples
+        {"step": 750, "minutes": 3.0, "all": 0.91},  # below the screen: never measured again
+        {"step": 1000, "minutes": 4.0, "all": 0.94},
+    ]
+    again = {500: (0.93, 3.0), 1000: (0.955, 5.0)}
+    measured: list[int] = []
+
+    def measure(step: int) -> tuple[float, float]:
+        measured.append(step)
+        return again[step]
+
+    hit = first_reaching(rows, measure, target=0.95, margin=0.03)
+    assert hit == {"step": 1000, "minutes": 4.0, "all": 0.955, "guidance": 5.0}
+    assert measured == [500, 1000]
+    assert first_reaching(rows[:3], measure, target=0.95) is None

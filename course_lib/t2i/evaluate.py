@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +172,27 @@ def training_curve(
         rate = evaluate(pipe, n, "heldout", 1, guidance, steps)["all"]
         rows.append({"step": step, "minutes": seconds.get(step, float("nan")) / 60, "all": rate})
     return rows
+
+
+def first_reaching(
+    rows: Sequence[dict[str, float]],
+    measure: Callable[[int], tuple[float, float]],
+    target: float = 0.95,
+    margin: float = 0.03,
+) -> dict[str, float] | None:
+    """The first checkpoint of a training curve whose rate holds up when measured again.
+
+    ``rows`` are :func:`training_curve`'s (``step``, ``minutes``, ``all``: a screening rate on
+    few samples); each row screened at ``target - margin`` or above, in order, is measured again
+    by ``measure(step) -> (rate, guidance)`` (more samples, the best guidance); the first whose
+    rate reaches ``target`` is returned with that rate and guidance, or None when none does."""
+    for row in rows:
+        if row["all"] < target - margin:
+            continue
+        rate, guidance = measure(int(row["step"]))
+        if rate >= target:
+            return {**row, "all": rate, "guidance": guidance}
+    return None
 
 
 def describe_run(path: str | Path, n: int, root: str | Path | None = None) -> str:
