@@ -30,7 +30,7 @@ from course_lib.t2i.evaluate import (
     red_share,
     training_curve,
 )
-from course_lib.t2i.train import loss_fn_for, make_batches
+from course_lib.t2i.train import history_dir, loss_fn_for, make_batches
 
 
 def throughput(pipe: TextToImagePipeline, batch: int = 32, steps: int = 3) -> float:
@@ -56,7 +56,7 @@ def minutes_to_goal(run_dir: Path, rows: list[dict[str, float]], n: int) -> Tabl
     and 5 (the best counts), reaches 95 %; the curve's screening rates pick which to measure."""
 
     def measure(step: int) -> tuple[float, float]:
-        pipe = TextToImagePipeline.from_pretrained(run_dir / "history" / f"step-{step:08d}")
+        pipe = TextToImagePipeline.from_pretrained(history_dir(run_dir, step))
         return max((evaluate(pipe, n, "heldout", 1, w, 25)["all"], w) for w in (3.0, 5.0))
 
     table = Table(

@@ -39,6 +39,11 @@ from course_lib.train import TrainConfig, TrainStep, train
 LR = {"quick": 2e-3, "cpu": 1e-3, "gpu": 3e-4}
 
 
+def history_dir(run: str | Path, step: int) -> Path:
+    """Where a run keeps the pipeline it exported at ``step``: ``run/history/step-NNNNNNNN``."""
+    return Path(run) / "history" / f"step-{step:08d}"
+
+
 def default_ema_decay(steps: int) -> float:
     """The EMA decay of a run of ``steps``: an averaging window of about 2 % of the run
     (``1 - 50 / steps``), at least 0.99 and at most 0.9999. A window much longer than that lags
@@ -299,7 +304,7 @@ def train_t2i(
             extra["seconds_this_session"] = round(time.time() - started, 1)
             pipe.save_pretrained(out / "pipeline", train=extra)
             if history:
-                pipe.save_pretrained(out / "history" / f"step-{step.step:08d}", train=extra)
+                pipe.save_pretrained(history_dir(out, step.step), train=extra)
             with open(out / "log.jsonl", "a") as f:
                 f.write(json.dumps({"step": step.step, "loss": step.running_loss, **extra}) + "\n")
         yield step
