@@ -13,8 +13,9 @@
   the noise and the timesteps of step ``k`` are the same however the run was interrupted:
   a resumed run reproduces an uninterrupted one (exactly, on the CPU).
 * EMA of the weights, gradient clipping, warmup and cosine decay, bf16 autocast on CUDA,
-  ``tqdm.auto`` progress with the running loss; optionally channels-last memory format and
-  ``torch.compile`` of the training forward (both for GPUs; checkpoints are unaffected).
+  ``tqdm.auto`` progress with the running loss, fused AdamW where torch has it; optionally
+  channels-last memory format (faster convolutions on the CPU too) and ``torch.compile`` of
+  the training forward (checkpoints are unaffected by either).
 * Checkpoints every ``checkpoint_every`` steps: a folder ``step-00001000`` holding
   ``model.safetensors``, ``ema.safetensors``, ``optimizer.safetensors`` and ``state.json``
   (step, configs, SHA-256 of every file). Written to a temporary folder, then renamed, so a
@@ -145,6 +146,25 @@ def random_batches(*tensors: Tensor, batch_size: int) -> Callable[[int], Any]:
     return batch
 
 
+def adamw(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with the config's learning rate, betas and weight decay, in its fused form (one
+    kernel for all parameters) where every parameter is a floating tensor on the CPU or a CUDA
+    device; elsewhere the default (``foreach``) form. Both compute the same update; on the
+    CPU the fused one took the one-object ``cpu`` model's optimizer step from about 15 to 4 ms
+    (docs/t2i.md)."""
+    params = list(model.parameters())
+    fused = bool(params) and all(
+        p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params
+    )
+    return torch.optim.AdamW(
+        params,
+        lr=config.lr,
+        betas=config.betas,
+        weight_decay=config.weight_decay,
+        fused=fused or None,
+    )
+
+
 def train(
     model: nn.Module,
     loss_fn: Callable[[nn.Module, Any], Tensor],
@@ -158,7 +178,7 @@ def train(
 
     ``loss_fn(model, batch)`` returns a scalar tensor; ``batches(step)`` returns the batch of a
     step (tensors, tuples, lists or dicts of them, moved to ``device`` here). ``optimizer``
-    defaults to AdamW with the config's learning rate, betas and weight decay.
+    defaults to :func:`adamw`.
     """
     rank, world = _distributed()
     device = torch.device(device) if device is not None else _param_device(model)
@@ -166,9 +186,7 @@ def train(
     memory_format = torch.channels_last if config.channels_last else None
     if memory_format is not None:
         model.to(memory_format=memory_format)
-    optimizer = optimizer or torch.optim.AdamW(
-        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
-    )
+    optimizer = optimizer or adamw(model, config)
     ema = EMA(model, config.ema_decay) if config.ema_decay is not None else None
     start = 0
     ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None

@@ -483,20 +483,22 @@ def test_the_gpu_preset_is_a_latent_model_of_the_shipped_autoencoders_shape():
     assert T2IConfig.for_preset("cpu").sample_shape == (3, 32, 32)
 
 
-def test_the_gpu_options_reach_the_training_loop_from_the_cli(tmp_path):
+def test_the_memory_format_compile_and_ema_options_reach_the_training_loop_from_the_cli(tmp_path):
     from course_lib.train import latest_checkpoint
 
     run = tmp_path / "run"
     args = ["train", "--preset", "quick", "--out", str(run), "--steps", "1", "--no-progress"]
-    assert t2i_main([*args, "--channels-last"]) == 0
+    assert t2i_main(args) == 0
     state = json.loads((latest_checkpoint(run / "checkpoints") / "state.json").read_text())
-    assert state["train_config"]["channels_last"] is True
+    assert state["train_config"]["channels_last"] is True  # the default on the CPU
     assert state["train_config"]["compile"] is None
     assert state["train_config"]["ema_decay"] == 0.99  # a short run's default
     assert state["train_config"]["lr_schedule"] == "cosine"
-    assert t2i_main([*args, "--ema-decay", "0.9", "--steps", "2", "--resume"]) == 0
+    assert t2i_main([*args, "--ema-decay", "0.9", "--steps", "2", "--resume",
+                     "--no-channels-last"]) == 0  # fmt: skip
     state = json.loads((latest_checkpoint(run / "checkpoints") / "state.json").read_text())
     assert state["train_config"]["ema_decay"] == 0.9
+    assert state["train_config"]["channels_last"] is False
 
 
 def test_the_ema_window_is_about_two_percent_of_the_run():

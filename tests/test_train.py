@@ -1,5 +1,6 @@
 """The training loop: exact resume, atomic checkpoints, corrupt files named, NaN stops the run."""
 
+import copy
 import json
 import math
 import subprocess
@@ -318,3 +319,24 @@ def test_channels_last_and_compile_train_like_the_plain_loop_and_save_plain_chec
 
     keys = load_file(str(latest_checkpoint(ckpt) / "model.safetensors")).keys()
     assert sorted(keys) == ["0.bias", "0.weight", "2.bias", "2.weight"]  # no "_orig_mod."
+
+
+def test_the_default_optimizer_is_fused_adamw_and_steps_like_the_plain_one():
+    from course_lib.train import adamw
+
+    config = TrainConfig(lr=1e-2, weight_decay=0.01)
+    torch.manual_seed(0)
+    fused_model = torch.nn.Linear(4, 3)
+    plain_model = copy.deepcopy(fused_model)
+    fused = adamw(fused_model, config)
+    plain = torch.optim.AdamW(plain_model.parameters(), lr=1e-2, weight_decay=0.01)
+    assert fused.defaults["fused"] and not plain.defaults["fused"]
+    x = torch.randn(16, 4)
+    for _ in range(5):
+        for model, opt in ((fused_model, fused), (plain_model, plain)):
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            opt.step()
+    for a, b in zip(fused_model.parameters(), plain_model.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert not adamw(torch.nn.Linear(2, 2, device="meta"), config).defaults["fused"]

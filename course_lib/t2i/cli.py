@@ -5,7 +5,7 @@
                      [--threads T] [--checkpoint-every K] [--text-layers N]
                      [--text-positions input|attention] [--text-rank R]
                      [--[no-]image-positions] [--init-from DIR]
-                     [--channels-last] [--compile [BACKEND]]
+                     [--[no-]channels-last] [--compile [BACKEND]]
     course t2i sample "PROMPT" [--negative TEXT] [--steps N] [--guidance W] [--seed S]
                       [--n K] [--model DIR] --out grid.png
     course t2i grid [--model DIR] --out grid.png   the README's grid of fixed prompts
@@ -95,7 +95,10 @@ def _parser() -> argparse.ArgumentParser:
         help="start from a saved pipeline's weights (e.g. data/t2i_one) instead of from scratch",
     )
     t.add_argument(
-        "--channels-last", action="store_true", help="channels-last memory format (for GPUs)"
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="channels-last memory format (default: on when training on the CPU)",
     )
     t.add_argument(
         "--compile",

@@ -203,7 +203,7 @@ def train_t2i(
     text_rank: int | None = None,
     init_from: str | Path | None = None,
     autoencoder: Any = None,
-    channels_last: bool = False,
+    channels_last: bool | None = None,
     compile: str | None = None,
     ema_decay: float | None = None,
 ) -> Iterator[TrainStep]:
@@ -226,7 +226,9 @@ def train_t2i(
     ``init_from`` starts from a saved pipeline's weights (:func:`warm_start`). A latent
     model (the ``gpu`` preset) denoises the latents of ``autoencoder`` (default: the shipped
     :class:`~course_lib.t2i.autoencoder.Autoencoder`). ``channels_last`` and ``compile`` (a
-    ``torch.compile`` backend, e.g. ``"inductor"``) are the core loop's options for GPUs.
+    ``torch.compile`` backend, e.g. ``"inductor"``) are the core loop's options; channels-last
+    is on by default when training on the CPU, where it made the ``cpu`` preset's step about
+    12 % faster (docs/t2i.md), and off on a GPU unless asked for (not measured there yet).
     ``ema_decay`` sets the decay of the EMA weights the pipeline exports (default:
     :func:`default_ema_decay` of the run's steps). ``lr_schedule`` is ``"cosine"`` (decaying to
     0 at ``steps`` after a warmup) or ``"constant"``.
@@ -252,6 +254,8 @@ def train_t2i(
             raise ValueError("give init or init_from, not both")
         init = warm_start(init_from, clip)
     out = Path(out or f"runs/t2i_{scenes}_{p.mode}")
+    if channels_last is None:
+        channels_last = torch.device(device or "cpu").type == "cpu"
     total = steps or p.t2i_train_steps
     every = checkpoint_every if checkpoint_every is not None else max(1, min(250, total // 4))
     tc = TrainConfig(
