@@ -13,7 +13,7 @@ from course_lib.data.tokenizer import UnknownWordsWarning
 from course_lib.diffusion import guided, last, sample_ddim, timesteps, to_eps_x0
 from course_lib.models.clip import CLIP
 from course_lib.paths import data_path
-from course_lib.t2i import T2IConfig, T2IDenoiser, TextToImagePipeline, encode_prompts
+from course_lib.t2i import T2IConfig, T2IDenoiser, TextToImagePipeline
 from course_lib.t2i.cli import main as t2i_main
 from course_lib.t2i.train import train_t2i
 from course_lib.train import CheckpointError
@@ -65,7 +65,7 @@ def test_save_and_load_round_trip_gives_the_same_images(pipe, clip, tmp_path):
 
 def test_guidance_one_equals_the_conditional_sampler(pipe):
     images = pipe(PROMPTS, steps=4, guidance=1.0, seed=3, clip_sample=None)
-    cond = encode_prompts(pipe.clip, PROMPTS)
+    cond = pipe.encode(PROMPTS)
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
     expected = last(
         sample_ddim(
@@ -81,7 +81,7 @@ def test_guidance_one_equals_the_conditional_sampler(pipe):
 
 def test_a_negative_prompt_takes_the_unconditional_branchs_place(pipe):
     images = pipe(PROMPTS, negative_prompt="red", steps=3, guidance=4.0, seed=0, clip_sample=None)
-    cond, neg = encode_prompts(pipe.clip, PROMPTS), encode_prompts(pipe.clip, ["red"] * 2)
+    cond, neg = pipe.encode(PROMPTS), pipe.encode(["red"] * 2)
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     expected = last(
         sample_ddim(
@@ -332,6 +332,62 @@ def test_presets_default_to_what_the_shipped_models_have():
     assert T2IConfig.for_preset("cpu", "two", conditioning="pooled").text_layers == 0
 
 
+def test_one_object_models_also_read_the_pooled_vector_through_the_time_embedding(clip):
+    assert T2IConfig.for_preset("cpu", "one").pooled_dim == 64  # context_dim's default
+    assert T2IConfig.for_preset("cpu", "one", pooled_dim=32).pooled_dim == 32
+    assert T2IConfig.for_preset("cpu", "one", pooled=False).pooled_dim == 0
+    assert T2IConfig.for_preset("cpu", "two").pooled_dim == 0
+    assert T2IConfig.for_preset("cpu", "two", pooled=True).pooled_dim == 64
+    assert T2IConfig.for_preset("cpu", "one", conditioning="pooled").pooled_dim == 0
+    # the shipped one-object model was trained before the pooled vector was added
+    saved = json.loads(data_path("t2i_one", "t2i.json").read_text())["model_config"]
+    assert T2IConfig.from_dict(saved).pooled_dim == 0
+    with pytest.raises(ValueError, match="needs conditioning='tokens'"):
+        T2IConfig(conditioning="pooled", pooled_dim=64)
+    with pytest.raises(ValueError, match="pooled_dim must be 0 or more"):
+        T2IConfig(pooled_dim=-1)
+    torch.manual_seed(0)
+    config = T2IConfig.for_preset("quick", context_dim=clip.config.text_width)
+    pipe = TextToImagePipeline(T2IDenoiser(config), clip)
+    with torch.no_grad():  # a fresh model's output layer is zero: give every layer a say
+        for p in pipe.model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    cond = pipe.encode(PROMPTS)
+    assert cond["pooled_condition"].shape == (2, clip.config.embed_dim)
+    assert cond["encoder_hidden_states"].shape[:2] == cond["encoder_attention_mask"].shape
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([500, 500])
+    with torch.no_grad():
+        other = {**cond, "pooled_condition": cond["pooled_condition"].flip(0)}
+        assert not torch.allclose(pipe.model(x, t, **cond), pipe.model(x, t, **other))
+        with pytest.raises(ValueError, match="needs pooled_condition"):
+            pipe.model(x, t, **{k: v for k, v in cond.items() if k != "pooled_condition"})
+
+
+def test_a_warm_start_adds_the_pooled_vector_at_zero(clip, tmp_path):
+    from course_lib.t2i.train import warm_start
+
+    torch.manual_seed(0)
+    plain = T2IConfig.for_preset("quick", context_dim=clip.config.text_width, pooled=False)
+    saved = TextToImagePipeline(T2IDenoiser(plain), clip)
+    with torch.no_grad():  # weights that are exact in half precision, the saved format
+        for p in saved.model.parameters():
+            p.add_(0.05 * torch.randn_like(p)).copy_(p.half().float())
+    saved.save_pretrained(tmp_path / "start")
+    model = T2IDenoiser(T2IConfig.for_preset("quick", context_dim=clip.config.text_width))
+    warm_start(tmp_path / "start", clip=clip)(model)
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([500, 20])
+    cond = TextToImagePipeline(model, clip).encode(PROMPTS)
+    with torch.no_grad():
+        before = saved.model(x, t, **saved.encode(PROMPTS))
+        assert before.abs().mean() > 0.01
+        torch.testing.assert_close(model(x, t, **cond), before)
+    # the other way round there is a weight the saved model has and this one lacks
+    model.requires_grad_(False)
+    TextToImagePipeline(model, clip).save_pretrained(tmp_path / "pooled")
+    with pytest.raises(ValueError, match=r"does not fit this model.*pooled_proj"):
+        warm_start(tmp_path / "pooled", clip=clip)(T2IDenoiser(plain))
+
+
 def test_text_layers_need_token_states():
     with pytest.raises(ValueError, match="conditioning='tokens'"):
         T2IConfig(text_layers=1, conditioning="pooled")
@@ -389,7 +445,7 @@ def test_a_run_can_start_from_a_saved_model_and_add_text_layers(pipe, tmp_path):
     model = T2IDenoiser(T2IConfig.from_dict(meta["model_config"]))
     warm_start(tmp_path / "start", clip=pipe.clip)(model)
     x, t = torch.randn(2, 3, 16, 16), torch.tensor([500, 20])
-    cond = encode_prompts(pipe.clip, PROMPTS)
+    cond = pipe.encode(PROMPTS)
     torch.testing.assert_close(model(x, t, **cond), pipe.model(x, t, **cond))
     # a saved model of another size does not fit, and says so
     wider = T2IConfig.from_dict({**pipe.config.as_dict(), "channels": [16, 48]})

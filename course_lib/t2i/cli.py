@@ -4,7 +4,7 @@
                      [--steps N] [--batch-size B] [--lr LR] [--lr-schedule constant|cosine]
                      [--threads T] [--checkpoint-every K] [--text-layers N]
                      [--text-positions input|attention] [--text-rank R]
-                     [--[no-]image-positions] [--init-from DIR]
+                     [--[no-]image-positions] [--[no-]pooled] [--init-from DIR]
                      [--[no-]channels-last] [--compile [BACKEND]]
     course t2i sample "PROMPT" [--negative TEXT] [--steps N] [--guidance W] [--seed S]
                       [--n K] [--model DIR] --out grid.png
@@ -87,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="add a 2-D position code to what the UNet's attention reads (default: on)",
+    )
+    t.add_argument(
+        "--pooled",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also add CLIP's pooled caption vector to the UNet's time embedding, beside "
+        "cross-attention over the token states (default: on for --scenes one, off for two)",
     )
     t.add_argument(
         "--init-from",
@@ -179,6 +186,7 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
             text_positions=args.text_positions,
             image_positions=args.image_positions,
             text_rank=args.text_rank,
+            pooled=args.pooled,
             init_from=args.init_from,
             channels_last=args.channels_last,
             compile=args.compile,

@@ -55,6 +55,10 @@ NO_BINDING = {"text_layers": 0, "text_positions": "input", "text_rank": 0, "imag
 #: model has: no text layers, and the UNet's attention reading where it is (docs/t2i.md: it
 #: ended better with it, though it did not learn sooner). Pooled conditioning gets NO_BINDING.
 ONE_OBJECT = {**NO_BINDING, "image_positions": True}
+#: Whether ``for_preset`` also adds the pooled caption vector to the time embedding
+#: (``T2IConfig.pooled_dim``), by ``scenes``, for token conditioning: on for one object, where
+#: it brought held-out shapes several hundred steps sooner (docs/t2i.md); not measured for two.
+POOLED_TOO = {"one": True, "two": False}
 CONDITIONING = ("tokens", "pooled")
 TEXT_POSITIONS = ("input", "attention")  # where a ContextMixer adds its word positions
 
@@ -75,6 +79,9 @@ class T2IConfig:
     text_positions: str = "input"  # ContextMixer: "input" (once, zero start) or "attention"
     text_rank: int = 0  # ContextMixer: 0 adds its output as is; r > 0 through a rank-r bottleneck
     image_positions: bool = False  # the UNet's attention reads a 2-D position code
+    # token conditioning: also add the pooled caption vector [B, pooled_dim] to the time
+    # embedding, as Imagen and SDXL do (0: no)
+    pooled_dim: int = 0
     schedule: str = "cosine"
     train_timesteps: int = 1000
     prediction_type: str = "v_prediction"
@@ -106,6 +113,8 @@ class T2IConfig:
         text_positions: str | None = None,
         image_positions: bool | None = None,
         text_rank: int | None = None,
+        pooled: bool | None = None,
+        pooled_dim: int | None = None,
     ) -> T2IConfig:
         """The model sized by the preset table (``course_lib.config``) for ``mode``, with
         ``text_layers`` :class:`ContextMixer` blocks over the token states (their word
@@ -113,7 +122,9 @@ class T2IConfig:
         bottleneck when it is not 0) and, with ``image_positions``, a position code in the
         UNet's attention. Each of those four left as None takes its value from
         :data:`BINDING` for ``scenes="two"`` and :data:`ONE_OBJECT` for ``scenes="one"`` (token
-        conditioning), and :data:`NO_BINDING` for pooled conditioning."""
+        conditioning), and :data:`NO_BINDING` for pooled conditioning. With ``pooled`` (default:
+        :data:`POOLED_TOO` for ``scenes``; token conditioning only) the pooled caption vector,
+        ``pooled_dim`` wide (default ``context_dim``), is also added to the time embedding."""
         p = get_preset(mode)
         if scenes not in SCENES:
             raise ValueError(f"unknown scenes {scenes!r}: expected one of {', '.join(SCENES)}")
@@ -127,6 +138,9 @@ class T2IConfig:
         if conditioning == "tokens":
             defaults = BINDING if scenes == "two" else ONE_OBJECT
         binding = {k: defaults[k] if v is None else v for k, v in given.items()}
+        if pooled is None:
+            pooled = POOLED_TOO[scenes]
+        pooled_width = (pooled_dim or context_dim) if pooled and conditioning == "tokens" else 0
         lo, hi = SCENES[scenes]
         if mode == "gpu":  # 64 px scenes of one to three objects
             lo, hi = (1, p.max_objects) if scenes == "two" else (lo, hi)
@@ -158,6 +172,7 @@ class T2IConfig:
             context_dim=context_dim,
             conditioning=conditioning,
             **binding,
+            pooled_dim=pooled_width,
             train_timesteps=p.train_timesteps,
             max_x0_weight=max_x0_weight,
             min_objects=lo,
@@ -201,6 +216,13 @@ class T2IConfig:
             raise ValueError(f"text_rank must be 0 or more, got {self.text_rank}")
         if self.text_layers and self.conditioning != "tokens":
             raise ValueError("text_layers read token states: they need conditioning='tokens'")
+        if self.pooled_dim < 0:
+            raise ValueError(f"pooled_dim must be 0 or more, got {self.pooled_dim}")
+        if self.pooled_dim and self.conditioning != "tokens":
+            raise ValueError(
+                "pooled_dim adds the pooled vector beside the token states: it needs "
+                "conditioning='tokens' (conditioning='pooled' reads the pooled vector alone)"
+            )
 
     def unet_config(self) -> UNetConfig:
         c = self.sample_shape[0] * self.unshuffle**2
@@ -211,7 +233,7 @@ class T2IConfig:
             attention_levels=tuple(self.attention_levels),
             num_heads=self.num_heads,
             context_dim=self.context_dim if tokens else None,
-            pooled_dim=None if tokens else self.context_dim,
+            pooled_dim=(self.pooled_dim or None) if tokens else self.context_dim,
             attention_positions=self.image_positions,
         )
 
@@ -370,20 +392,25 @@ def encode_prompts(
     prompts: list[str],
     device: torch.device | str = "cpu",
     conditioning: str = "tokens",
+    pooled: bool = False,
 ) -> dict:
     """Prompts (B strings) -> the condition ``{"encoder_hidden_states": [B, L, D],
     "encoder_attention_mask": [B, L] bool}`` from the frozen CLIP text encoder, or with
     ``conditioning="pooled"`` ``{"pooled_condition": [B, E]}``, CLIP's unit-length caption
-    embedding (notebook 01's). Unknown words warn
+    embedding (notebook 01's); with ``pooled`` (a model with ``pooled_dim``) the token states
+    and the pooled vector both. Unknown words warn
     (:class:`course_lib.data.tokenizer.UnknownWordsWarning`) and list themselves."""
     if conditioning not in CONDITIONING:
         raise ValueError(f"unknown conditioning {conditioning!r}: expected one of {CONDITIONING}")
     ids, mask = clip.tokenizer.encode(list(prompts))
     with torch.no_grad():
-        states, pooled = clip.encode_text(ids, mask)  # [B, L, D], [B, E]
+        states, pooled_vector = clip.encode_text(ids, mask)  # [B, L, D], [B, E]
     if conditioning == "pooled":
-        return {"pooled_condition": pooled.float().to(device)}
-    return {
+        return {"pooled_condition": pooled_vector.float().to(device)}
+    cond = {
         "encoder_hidden_states": states.float().to(device),
         "encoder_attention_mask": mask.to(device),
     }
+    if pooled:
+        cond["pooled_condition"] = pooled_vector.float().to(device)
+    return cond

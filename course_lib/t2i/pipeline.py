@@ -159,10 +159,17 @@ class TextToImagePipeline:
                 negatives = negatives * len(prompts)
             if len(negatives) != len(prompts):
                 raise ValueError(f"{len(negatives)} negative prompts for {len(prompts)} prompts")
-        device, kind = self.device, self.config.conditioning
-        cond = encode_prompts(self.clip, prompts, device, kind)
-        uncond = encode_prompts(self.clip, negatives, device, kind) if guidance != 1 else None
-        return guided(self.model, cond, uncond, guidance)
+        uncond = self.encode(negatives) if guidance != 1 else None
+        return guided(self.model, self.encode(prompts), uncond, guidance)
+
+    def encode(self, prompts: Sequence[str]) -> dict[str, Tensor]:
+        """The condition this model reads for B prompts (keyword arguments of ``self.model``):
+        :func:`~course_lib.t2i.model.encode_prompts` for ``config.conditioning``, with the
+        pooled vector too for a model with ``config.pooled_dim``."""
+        pooled = bool(self.config.pooled_dim)
+        return encode_prompts(
+            self.clip, list(prompts), self.device, self.config.conditioning, pooled
+        )
 
     # ------------------------------------------------------------------ saving and loading
 

@@ -78,7 +78,9 @@ def make_batches(clip: CLIP, config: T2IConfig, batch_size: int):
 
     def batch(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         scenes, captions = training_captions(batch_size, config)
-        cond = encode_prompts(clip, captions, conditioning=config.conditioning)
+        cond = encode_prompts(
+            clip, captions, conditioning=config.conditioning, pooled=bool(config.pooled_dim)
+        )
         return shapes.render(scenes, config.image_size), cond
 
     return batch
@@ -98,7 +100,9 @@ def text_backbone(
     width = shipped.clip.config.text_width
     if conditioning == "pooled":
         width = shipped.clip.config.embed_dim
-    config = replace(shipped.config, conditioning=conditioning, context_dim=width, text_layers=0)
+    config = replace(
+        shipped.config, conditioning=conditioning, context_dim=width, text_layers=0, pooled_dim=0
+    )
     text_pathway = (".cross_attn.", ".ln2.", ".pooled_proj.", "context.")
     state = {
         k: v.float()
@@ -125,7 +129,8 @@ def warm_start(path: str | Path, clip: Any = None) -> Callable[[torch.nn.Module]
     ``text_layers``) keep their fresh start, which for the mixer is the identity; so training
     starts from the saved model's images and learns what is new (two objects, binding). A
     saved mixer of another kind (other ``text_layers``, ``text_positions`` or ``text_rank``) is
-    left out the same way: the new one starts fresh."""
+    left out the same way: the new one starts fresh. A pooled-vector projection the saved
+    model lacks (``pooled_dim``) starts at zero, so that it adds nothing at first."""
     from course_lib.t2i.pipeline import TextToImagePipeline
 
     saved = TextToImagePipeline.from_pretrained(path, clip=clip)
@@ -149,6 +154,10 @@ def warm_start(path: str | Path, clip: Any = None) -> Callable[[torch.nn.Module]
                 f"of another shape {misshaped[:3]} (start from a model of the same preset)"
             )
         model.load_state_dict(kept, strict=False)
+        with torch.no_grad():
+            for name, tensor in model.state_dict().items():
+                if name.startswith("unet.pooled_proj.") and name not in kept:
+                    tensor.zero_()
 
     return init
 
@@ -201,6 +210,7 @@ def train_t2i(
     text_positions: str | None = None,
     image_positions: bool | None = None,
     text_rank: int | None = None,
+    pooled: bool | None = None,
     init_from: str | Path | None = None,
     autoencoder: Any = None,
     channels_last: bool | None = None,
@@ -223,7 +233,9 @@ def train_t2i(
     bottleneck unless it is 0); ``image_positions`` gives the UNet's attention a position code
     (:func:`course_lib.models.unet.position_code`); each of these four left as None takes the
     preset's value for ``scenes`` (:data:`~course_lib.t2i.model.BINDING` for two objects);
-    ``init_from`` starts from a saved pipeline's weights (:func:`warm_start`). A latent
+    ``pooled`` also adds CLIP's pooled caption vector to the UNet's time embedding (default:
+    :data:`~course_lib.t2i.model.POOLED_TOO`, on for one object); ``init_from`` starts from
+    a saved pipeline's weights (:func:`warm_start`). A latent
     model (the ``gpu`` preset) denoises the latents of ``autoencoder`` (default: the shipped
     :class:`~course_lib.t2i.autoencoder.Autoencoder`). ``channels_last`` and ``compile`` (a
     ``torch.compile`` backend, e.g. ``"inductor"``) are the core loop's options; channels-last
@@ -248,6 +260,8 @@ def train_t2i(
             text_positions=text_positions,
             image_positions=image_positions,
             text_rank=text_rank,
+            pooled=pooled,
+            pooled_dim=clip.config.embed_dim,
         )
     if init_from is not None:
         if init is not None:
