@@ -23,6 +23,15 @@ torch.set_num_threads(1)
 PROMPTS = ["a small red circle at the top left", "a large blue square"]
 
 
+def jitter(model: torch.nn.Module) -> torch.nn.Module:
+    """Random weights that are exact in half precision (the saved format): a fresh model's
+    output layer is zero, so this gives every layer a say in the output."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p)).copy_(p.half().float())
+    return model
+
+
 @pytest.fixture(scope="module")
 def clip() -> CLIP:
     return CLIP.load()
@@ -34,9 +43,7 @@ def pipe(clip: CLIP) -> TextToImagePipeline:
     the prompt, the noise and every layer."""
     torch.manual_seed(0)
     model = T2IDenoiser(T2IConfig.for_preset("quick", context_dim=clip.config.text_width))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p)).copy_(p.half().float())
+    jitter(model)
     return TextToImagePipeline(model, clip)
 
 
@@ -349,9 +356,7 @@ def test_one_object_models_also_read_the_pooled_vector_through_the_time_embeddin
     torch.manual_seed(0)
     config = T2IConfig.for_preset("quick", context_dim=clip.config.text_width)
     pipe = TextToImagePipeline(T2IDenoiser(config), clip)
-    with torch.no_grad():  # a fresh model's output layer is zero: give every layer a say
-        for p in pipe.model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
+    jitter(pipe.model)
     cond = pipe.encode(PROMPTS)
     assert cond["pooled_condition"].shape == (2, clip.config.embed_dim)
     assert cond["encoder_hidden_states"].shape[:2] == cond["encoder_attention_mask"].shape
@@ -369,9 +374,7 @@ def test_a_warm_start_adds_the_pooled_vector_at_zero(clip, tmp_path):
     torch.manual_seed(0)
     plain = T2IConfig.for_preset("quick", context_dim=clip.config.text_width, pooled=False)
     saved = TextToImagePipeline(T2IDenoiser(plain), clip)
-    with torch.no_grad():  # weights that are exact in half precision, the saved format
-        for p in saved.model.parameters():
-            p.add_(0.05 * torch.randn_like(p)).copy_(p.half().float())
+    jitter(saved.model)
     saved.save_pretrained(tmp_path / "start")
     model = T2IDenoiser(T2IConfig.for_preset("quick", context_dim=clip.config.text_width))
     warm_start(tmp_path / "start", clip=clip)(model)
@@ -398,9 +401,7 @@ def test_a_model_with_text_layers_round_trips_through_save_and_load(clip, tmp_pa
     config = T2IConfig.for_preset("quick", context_dim=clip.config.text_width)
     config = T2IConfig.from_dict({**config.as_dict(), "text_layers": 1, "max_x0_weight": 5.0})
     model = T2IDenoiser(config)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p)).copy_(p.half().float())
+    jitter(model)
     pipe = TextToImagePipeline(model, clip)
     pipe.save_pretrained(tmp_path / "p")
     again = TextToImagePipeline.from_pretrained(tmp_path / "p", clip=clip)
@@ -459,9 +460,7 @@ def test_a_warm_start_leaves_out_a_saved_mixer_of_another_kind(pipe, tmp_path):
     base = pipe.config.as_dict()
     torch.manual_seed(3)
     saved = T2IDenoiser(T2IConfig.from_dict({**base, "text_layers": 1}))
-    with torch.no_grad():
-        for p in saved.parameters():
-            p.add_(0.05 * torch.randn_like(p)).copy_(p.half().float())
+    jitter(saved)
     TextToImagePipeline(saved, pipe.clip).save_pretrained(tmp_path / "start")
     kinds = ({"text_layers": 2}, {"text_positions": "attention"}, {"text_rank": 4})
     for change in ({"text_layers": 1, **kind} for kind in kinds):
