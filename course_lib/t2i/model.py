@@ -414,3 +414,12 @@ def encode_prompts(
     if pooled:
         cond["pooled_condition"] = pooled_vector.float().to(device)
     return cond
+
+
+def condition_for(
+    config: T2IConfig, clip: Any, prompts: list[str], device: torch.device | str = "cpu"
+) -> dict:
+    """The condition a model of ``config`` reads for B prompts (keyword arguments of
+    :class:`T2IDenoiser`): :func:`encode_prompts` for ``config.conditioning``, with the pooled
+    vector too when ``config.pooled_dim`` is set. Training and sampling both call this."""
+    return encode_prompts(clip, prompts, device, config.conditioning, bool(config.pooled_dim))

@@ -32,7 +32,7 @@ from course_lib.diffusion import guided, last, sample_ddim, sample_ddpm, sample_
 from course_lib.models.clip import CLIP, vocab_hash
 from course_lib.paths import data_path
 from course_lib.t2i.autoencoder import Autoencoder, check_fits
-from course_lib.t2i.model import T2IConfig, T2IDenoiser, encode_prompts
+from course_lib.t2i.model import T2IConfig, T2IDenoiser, condition_for
 from course_lib.train import CheckpointError, load_weights, save_weights
 
 WEIGHTS = "t2i.safetensors"
@@ -163,13 +163,9 @@ class TextToImagePipeline:
         return guided(self.model, self.encode(prompts), uncond, guidance)
 
     def encode(self, prompts: Sequence[str]) -> dict[str, Tensor]:
-        """The condition this model reads for B prompts (keyword arguments of ``self.model``):
-        :func:`~course_lib.t2i.model.encode_prompts` for ``config.conditioning``, with the
-        pooled vector too for a model with ``config.pooled_dim``."""
-        pooled = bool(self.config.pooled_dim)
-        return encode_prompts(
-            self.clip, list(prompts), self.device, self.config.conditioning, pooled
-        )
+        """The condition this model reads for B prompts (keyword arguments of ``self.model``;
+        :func:`~course_lib.t2i.model.condition_for`)."""
+        return condition_for(self.config, self.clip, list(prompts), self.device)
 
     # ------------------------------------------------------------------ saving and loading
 

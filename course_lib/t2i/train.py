@@ -33,7 +33,7 @@ from course_lib.data import shapes
 from course_lib.diffusion import diffusion_loss
 from course_lib.models.clip import CLIP
 from course_lib.models.unet import use_attention
-from course_lib.t2i.model import T2IConfig, T2IDenoiser, encode_prompts
+from course_lib.t2i.model import T2IConfig, T2IDenoiser, condition_for
 from course_lib.train import TrainConfig, TrainStep, train
 
 LR = {"quick": 2e-3, "cpu": 1e-3, "gpu": 3e-4}
@@ -74,14 +74,11 @@ def training_captions(batch_size: int, config: T2IConfig) -> tuple[list[shapes.S
 def make_batches(clip: CLIP, config: T2IConfig, batch_size: int):
     """``batches(step) -> (images [B, 3, S, S], condition)`` drawn from torch's global
     generator (seeded per step and rank by the training loop); ``condition`` is
-    :func:`encode_prompts`'s dict for ``config.conditioning``."""
+    :func:`~course_lib.t2i.model.condition_for` the model of ``config`` reads."""
 
     def batch(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         scenes, captions = training_captions(batch_size, config)
-        cond = encode_prompts(
-            clip, captions, conditioning=config.conditioning, pooled=bool(config.pooled_dim)
-        )
-        return shapes.render(scenes, config.image_size), cond
+        return shapes.render(scenes, config.image_size), condition_for(config, clip, captions)
 
     return batch
 
