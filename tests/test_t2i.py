@@ -564,16 +564,6 @@ def test_the_ema_window_is_about_two_percent_of_the_run():
     assert default_ema_decay(10**7) == 0.9999
 
 
-def test_one_object_cpu_runs_learn_at_twice_the_preset_rate():
-    from course_lib.t2i.train import LR, default_lr
-
-    assert default_lr("cpu", "one") == 2 * LR["cpu"] == 2e-3
-    assert default_lr("cpu", "two") == LR["cpu"]
-    assert default_lr("gpu", "one") == LR["gpu"]
-    with pytest.raises(KeyError):
-        default_lr("huge", "one")
-
-
 def test_the_bench_finds_the_override_then_the_shipped_model_then_a_run(pipe, tmp_path):
     from course_lib.paths import data_path
     from course_lib.t2i.evaluate import find_pipeline

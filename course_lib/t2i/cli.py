@@ -41,12 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     t.add_argument("--steps", type=int, default=None, help="total steps (default: the preset's)")
     t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="peak learning rate (default: 2e-3 for --preset cpu --scenes one, else the preset's)",
-    )
+    t.add_argument("--lr", type=float, default=None)
     t.add_argument(
         "--lr-schedule",
         choices=("constant", "cosine"),

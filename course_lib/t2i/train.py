@@ -39,14 +39,6 @@ from course_lib.train import TrainConfig, TrainStep, train
 LR = {"quick": 2e-3, "cpu": 1e-3, "gpu": 3e-4}
 
 
-def default_lr(mode: str, scenes: str) -> float:
-    """The learning rate of a run in preset ``mode`` on ``scenes``: :data:`LR` by preset, and
-    2e-3 for one-object ``cpu`` runs. There it brought held-out shapes 250 to 500 steps sooner
-    than 1e-3 in the probes of docs/t2i.md (with the pooled caption vector; at 2e-3 without it
-    the full-resolution model once diverged)."""
-    return 2e-3 if (mode, scenes) == ("cpu", "one") else LR[mode]
-
-
 def history_dir(run: str | Path, step: int) -> Path:
     """Where a run keeps the pipeline it exported at ``step``: ``run/history/step-NNNNNNNN``."""
     return Path(run) / "history" / f"step-{step:08d}"
@@ -228,9 +220,8 @@ def train_t2i(
     ``pipeline/`` (the EMA weights as a :class:`TextToImagePipeline`, refreshed with each
     checkpoint) and, with ``history``, ``history/step-N/`` (every exported pipeline, a few MB
     each, for the adherence-by-training-time curve). ``steps``, ``batch_size`` and ``lr``
-    override the preset (the learning rate's default: :func:`default_lr`).
-    ``conditioning="pooled"`` conditions on CLIP's one caption vector instead of its token
-    states (notebook 05 compares the two); ``attend`` replaces the
+    override the preset. ``conditioning="pooled"`` conditions on CLIP's one caption vector
+    instead of its token states (notebook 05 compares the two); ``attend`` replaces the
     cross-attention function (:func:`course_lib.models.unet.attend`; notebook 05's exercise);
     ``init(model)`` sets the starting weights (default: a fresh model from ``seed``);
     ``config`` replaces the preset's model (its image size, width and conditioning);
@@ -280,7 +271,7 @@ def train_t2i(
     every = checkpoint_every if checkpoint_every is not None else max(1, min(250, total // 4))
     tc = TrainConfig(
         steps=total,
-        lr=lr or default_lr(p.mode, scenes),
+        lr=lr or LR[p.mode],
         warmup_steps=min(100, total // 10),
         lr_schedule=lr_schedule,  # type: ignore[arg-type]
         ema_decay=default_ema_decay(total) if ema_decay is None else ema_decay,
